@@ -1,0 +1,38 @@
+# Everything a fresh machine needs goes through these targets: they create
+# .venv, install the project with its dev extras, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the sidecar against simulated upstreams
+	$(BIN)/shared-state demo
+
+serve: $(STAMP)  ## run the sidecar with the configuration from the environment / .env
+	$(BIN)/shared-state serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit  ## ruff, mypy and the whole test suite
+
+bench: $(STAMP)  ## print speed and memory figures
+	$(BIN)/python bench/bench_api.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

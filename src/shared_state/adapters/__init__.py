@@ -1,0 +1,1 @@
+"""Upstream adapters: one module per upstream API flavour, each meeting `Upstream`."""

@@ -1,0 +1,117 @@
+"""JSON over HTTP for the adapters: one place that turns transport trouble into
+`UpstreamError`s, insists on JSON, and retries idempotent reads (never writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import stamina
+from pydantic import TypeAdapter, ValidationError
+
+from shared_state.errors import (
+    UpstreamError,
+    UpstreamResponseInvalid,
+    UpstreamStatusError,
+    UpstreamUnavailable,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How reads are retried: jittered exponential back-off, capped in attempts and time."""
+
+    attempts: int = 3
+    wait_initial_s: float = 0.2
+    wait_max_s: float = 2.0
+    timeout_s: float = 30.0
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, UpstreamStatusError):
+        return exc.is_transient
+    return isinstance(exc, UpstreamUnavailable)
+
+
+class JsonApi:
+    """A long-lived `httpx.AsyncClient` (built by the app's lifespan) that speaks JSON."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, *, source: str, retry: RetryPolicy | None = None
+    ) -> None:
+        self._client = client
+        self._source = source
+        self._retry = retry or RetryPolicy()
+
+    async def get(self, path: str, shape: TypeAdapter[T], **params: Any) -> T:
+        """GET `path` and validate the JSON answer against `shape`; retried when transient."""
+        async for attempt in stamina.retry_context(
+            on=_is_transient,
+            attempts=self._retry.attempts,
+            wait_initial=self._retry.wait_initial_s,
+            wait_max=self._retry.wait_max_s,
+            timeout=self._retry.timeout_s,
+        ):
+            with attempt:
+                response = await self._send("GET", path, params=params or None)
+        return self._decode(response, "GET", path, shape)
+
+    async def post(self, path: str, body: Any, shape: TypeAdapter[T]) -> T:
+        """POST a JSON body once: writes are never retried blindly."""
+        response = await self._send("POST", path, json=body)
+        return self._decode(response, "POST", path, shape)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnavailable(self._source, f"{method} {path} timed out") from exc
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+            raise UpstreamUnavailable(self._source, f"{method} {path} failed: {reason}") from exc
+        if response.is_error:
+            raise UpstreamStatusError(
+                self._source,
+                f"{method} {path} answered HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        return response
+
+    def _decode(self, response: httpx.Response, method: str, path: str, shape: TypeAdapter[T]) -> T:
+        where = f"{method} {path}"
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("application/json"):
+            shown = content_type.split(";")[0] or "no content type"
+            raise UpstreamResponseInvalid(self._source, f"{where} answered {shown}, not JSON")
+        try:
+            document = json.loads(response.content)
+        except ValueError as exc:
+            raise UpstreamResponseInvalid(self._source, f"{where} answered malformed JSON") from exc
+        try:
+            return shape.validate_python(document)
+        except ValidationError as exc:
+            # Only the locations and kinds of error: the values may be secrets.
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['type']}"
+                for e in exc.errors(include_url=False, include_input=False)[:3]
+            )
+            raise UpstreamResponseInvalid(
+                self._source, f"{where} answered an unexpected shape ({problems})"
+            ) from exc
+
+
+async def gather_reads(*reads: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run reads concurrently; the first failure cancels the others and is raised as is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(read) for read in reads]
+    except* UpstreamError as failures:
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]

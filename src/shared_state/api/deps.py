@@ -1,0 +1,41 @@
+"""Where the API layer finds the running service: the only module that knows."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared_state.errors import Unauthorized
+from shared_state.service.runtime import Runtime
+from shared_state.state.manager import StateManager
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.shared_state
+    return runtime
+
+
+def get_manager(runtime: Annotated[Runtime, Depends(get_runtime)]) -> StateManager:
+    return runtime.manager
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+StateManagerDep = Annotated[StateManager, Depends(get_manager)]
+
+_bearer = HTTPBearer(auto_error=False, description="SHARED_STATE_API_TOKEN, when it is set")
+
+
+async def require_api_token(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With SHARED_STATE_API_TOKEN set, every request needs `Authorization: Bearer <token>`."""
+    expected = runtime.settings.api_token
+    if expected is None:
+        return
+    given = credentials.credentials if credentials else ""
+    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise Unauthorized("Send the API token as 'Authorization: Bearer <token>'.")

@@ -1,0 +1,30 @@
+"""Liveness and readiness for orchestrators: they read the loop's state, never upstreams."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from shared_state.api.deps import StateManagerDep
+from shared_state.api.schemas import ErrorAnswer
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="200 while the process runs")
+async def get_health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="200 once the first sync attempt finished or a snapshot was restored",
+    responses={503: {"model": ErrorAnswer}},
+    response_model=dict[str, str],
+)
+async def get_readiness(manager: StateManagerDep) -> JSONResponse:
+    if manager.is_ready:
+        return JSONResponse({"status": "ready"})
+    return JSONResponse(
+        {"detail": "The first sync has not finished yet.", "code": "not_ready"}, status_code=503
+    )

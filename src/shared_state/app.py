@@ -1,0 +1,121 @@
+"""The composition root: builds every part from `Settings`, wires them, and closes them
+in reverse order. Nothing is built at import time.
+
+`create_app()` gives the standalone FastAPI app; `running()` gives the parts to a host
+application that mounts `shared_state.api.router` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import SecretStr
+
+from shared_state import __version__
+from shared_state.adapters.anythingllm_bizzy import AnythingLLMBizzy
+from shared_state.adapters.base import Upstream
+from shared_state.adapters.http import JsonApi, RetryPolicy
+from shared_state.adapters.librechat_bizzy import LibreChatBizzy
+from shared_state.api import add_exception_handlers, health_router, router
+from shared_state.config import Settings
+from shared_state.service.runtime import Runtime
+from shared_state.service.scheduler import start_sync_schedule
+from shared_state.service.sync import Synchronizer
+from shared_state.service.writes import SettingsWriter
+from shared_state.state.bus import EventBus
+from shared_state.state.manager import StateManager
+from shared_state.state.snapshot import SnapshotStore
+
+USER_AGENT = f"shared-state/{__version__}"
+
+
+def build_upstreams(
+    settings: Settings, stack: AsyncExitStack, *, retry: RetryPolicy | None = None
+) -> list[Upstream]:
+    """One adapter per configured upstream, each with its own long-lived HTTP client
+    (closed by `stack`)."""
+    upstreams: list[Upstream] = []
+    if settings.anythingllm_base_url is not None:
+        client = _client(str(settings.anythingllm_base_url), settings.anythingllm_api_key, settings)
+        stack.push_async_callback(client.aclose)
+        upstreams.append(AnythingLLMBizzy(JsonApi(client, source="anythingllm", retry=retry)))
+    if settings.librechat_base_url is not None:
+        client = _client(str(settings.librechat_base_url), settings.librechat_token, settings)
+        stack.push_async_callback(client.aclose)
+        upstreams.append(LibreChatBizzy(JsonApi(client, source="librechat", retry=retry)))
+    return upstreams
+
+
+def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if secret is not None:
+        headers["Authorization"] = f"Bearer {secret.get_secret_value()}"
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        headers=headers,
+        timeout=httpx.Timeout(settings.request_timeout_s),
+        follow_redirects=False,
+    )
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    upstreams: Sequence[Upstream] | None = None,
+    *,
+    schedule: bool = True,
+    restore: bool = True,
+) -> AsyncIterator[Runtime]:
+    """Build, start and (on exit) stop the service's parts."""
+    async with AsyncExitStack() as stack:
+        if upstreams is None:
+            upstreams = build_upstreams(settings, stack)
+        store = SnapshotStore(settings.snapshot_path) if settings.snapshot_path else None
+        manager = StateManager(configured=[u.name for u in upstreams], bus=EventBus(), store=store)
+        stack.callback(manager.close)
+        if restore:
+            manager.restore()
+        upstream_lock = asyncio.Lock()
+        synchronizer = Synchronizer(upstreams, manager, upstream_lock=upstream_lock)
+        stack.push_async_callback(synchronizer.aclose)
+        writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
+        if schedule:
+            scheduler = start_sync_schedule(synchronizer, settings.sync_interval_s)
+            stack.callback(scheduler.shutdown, wait=False)
+        yield Runtime(settings=settings, manager=manager, synchronizer=synchronizer, writer=writer)
+
+
+def create_app(
+    settings: Settings | None = None, *, upstreams: Sequence[Upstream] | None = None
+) -> FastAPI:
+    """The standalone service: the API, health checks, CORS, and the sync in its lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(settings, upstreams) as runtime:
+            app.state.shared_state = runtime
+            yield
+
+    app = FastAPI(
+        title="shared-state",
+        version=__version__,
+        summary="One merged view of AnythingLLM and LibreChat state, for frontends.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.include_router(health_router)
+    add_exception_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    return app

@@ -1,0 +1,189 @@
+"""The `shared-state` command: serve, demo, sync --once, simulate.
+
+Logs go to stderr; only `sync --once` writes to stdout (one JSON document).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from pydantic import ValidationError
+
+from shared_state.config import Settings, describe_invalid_settings
+
+log = logging.getLogger("shared_state")
+
+DEMO_ANYTHINGLLM_PORT = 3001
+DEMO_LIBRECHAT_PORT = 3080
+DEMO_SYNC_INTERVAL_S = 5.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"shared-state: {describe_invalid_settings(exc)}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        if args.command == "demo":
+            return asyncio.run(_demo(settings, args))
+        if args.command == "sync":
+            return asyncio.run(_sync_once(settings))
+        if args.command == "simulate":
+            return _simulate(args)
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command!r}")
+    return 2  # pragma: no cover  (parser.error exits)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shared-state",
+        description="Keep one merged view of AnythingLLM and LibreChat state and serve it.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service (configured by env / .env)")
+    serve.add_argument("--host", help="listen address (default: SHARED_STATE_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: SHARED_STATE_PORT, 8080)")
+
+    demo = commands.add_parser("demo", help="run the service against simulated upstreams")
+    demo.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
+    demo.add_argument("--anythingllm-port", type=int, default=DEMO_ANYTHINGLLM_PORT)
+    demo.add_argument("--librechat-port", type=int, default=DEMO_LIBRECHAT_PORT)
+
+    sync = commands.add_parser("sync", help="sync once, print the merged state as JSON")
+    sync.add_argument("--once", action="store_true", required=True, help="one sync, then exit")
+
+    simulate = commands.add_parser("simulate", help="run only the simulated upstreams")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--anythingllm-port", type=int, default=DEMO_ANYTHINGLLM_PORT)
+    simulate.add_argument("--librechat-port", type=int, default=DEMO_LIBRECHAT_PORT)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # httpx logs every request at INFO; the sync's own summary line is enough.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    from shared_state.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=1,
+        log_config=None,
+        proxy_headers=False,
+    )
+    return 0
+
+
+async def _sync_once(settings: Settings) -> int:
+    from shared_state.app import running
+
+    # A debugging aid: it neither reads nor writes the snapshot file of a running service.
+    settings = _with(settings, snapshot_path=None)
+    async with running(settings, schedule=False, restore=False) as runtime:
+        if not any(s.status != "disabled" for s in runtime.manager.state.sources.values()):
+            log.warning("no upstream is configured: set ANYTHINGLLM_BASE_URL or LIBRECHAT_BASE_URL")
+        report = await runtime.synchronizer.sync()
+        document = json.loads(runtime.manager.render("state"))
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    failed = [name for name, source in report.sources.items() if source.status == "stale"]
+    return 1 if failed else 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from shared_state.app import create_app
+    from shared_state.simulator import (
+        SIM_ANYTHINGLLM_API_KEY,
+        SIM_LIBRECHAT_TOKEN,
+        SimulatorServers,
+    )
+
+    async with SimulatorServers(
+        anythingllm_port=args.anythingllm_port, librechat_port=args.librechat_port
+    ) as sims:
+        demo_settings = _with(
+            settings,
+            anythingllm_base_url=sims.anythingllm_url,
+            anythingllm_api_key=SIM_ANYTHINGLLM_API_KEY,
+            anythingllm_api="bizzy",
+            librechat_base_url=sims.librechat_url,
+            librechat_token=SIM_LIBRECHAT_TOKEN,
+            librechat_api="bizzy",
+            sync_interval_s=DEMO_SYNC_INTERVAL_S,
+        )
+        config = uvicorn.Config(
+            create_app(demo_settings), host="127.0.0.1", port=args.port, log_config=None
+        )
+        server = uvicorn.Server(config)
+        banner = _demo_banner(
+            f"http://127.0.0.1:{args.port}", sims.anythingllm_url, sims.librechat_url
+        )
+        print(banner, file=sys.stderr, flush=True)
+        await server.serve()
+    return 0
+
+
+def _with(settings: Settings, **changes: object) -> Settings:
+    """A validated copy of `settings` with `changes` (field names) applied."""
+    return Settings.model_validate({**settings.model_dump(), **changes})
+
+
+def _demo_banner(service: str, anythingllm: str, librechat: str) -> str:
+    api = f"{service}/api/shared-state"
+    return f"""
+shared-state demo: the sidecar against simulated AnythingLLM and LibreChat.
+
+  service          {service}   (API docs: {service}/docs)
+  AnythingLLM sim  {anythingllm}
+  LibreChat sim    {librechat}
+
+Try:
+  curl -s {api} | python3 -m json.tool
+  curl -s {api}/settings
+  curl -s {api}/workspaces/research
+  curl -s -X POST {api}/llm-settings -H 'content-type: application/json' \\
+       -d '{{"model": "gpt-4o-mini", "temperature": 0.2}}'
+  curl -s -X POST {api}/ui-settings -H 'content-type: application/json' -d '{{"theme": "light"}}'
+  curl -s {api}/status
+
+Change the simulated upstreams and watch the sidecar pick it up (it syncs every
+{DEMO_SYNC_INTERVAL_S:.0f} s; POST {api}/sync to sync now):
+  curl -s -X POST {anythingllm}/_sim/workspaces -H 'content-type: application/json' \\
+       -d '{{"name": "Field notes"}}'
+  curl -s -X PUT {librechat}/_sim/fault -H 'content-type: application/json' \\
+       -d '{{"reads": "error"}}'
+
+Ctrl-C stops everything.
+"""
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from shared_state.simulator.servers import run_simulators
+
+    run_simulators(args.host, args.anythingllm_port, args.librechat_port)
+    return 0

@@ -1,0 +1,121 @@
+"""Typed configuration: every environment variable of the service contract, read once.
+
+`Settings()` reads the environment and a `.env` file in the working directory (the
+environment wins). Nothing reads it at import time: the composition root takes a
+`Settings` as an argument, and tests construct one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ApiFlavour = Literal["bizzy"]
+"""Which API an upstream speaks. `native` arrives with the real-API adapters."""
+
+DEFAULT_SYNC_INTERVAL_S = 30.0
+
+
+class Settings(BaseSettings):
+    """The service's configuration (contract §3). Field aliases are the variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    anythingllm_base_url: AnyHttpUrl | None = Field(None, alias="ANYTHINGLLM_BASE_URL")
+    anythingllm_api_key: SecretStr | None = Field(None, alias="ANYTHINGLLM_API_KEY")
+    anythingllm_api: ApiFlavour = Field("bizzy", alias="ANYTHINGLLM_API")
+    anythingllm_username: str | None = Field(None, alias="ANYTHINGLLM_USERNAME")
+    anythingllm_password: SecretStr | None = Field(None, alias="ANYTHINGLLM_PASSWORD")
+
+    librechat_base_url: AnyHttpUrl | None = Field(None, alias="LIBRECHAT_BASE_URL")
+    librechat_token: SecretStr | None = Field(None, alias="LIBRECHAT_TOKEN")
+    librechat_email: str | None = Field(None, alias="LIBRECHAT_EMAIL")
+    librechat_password: SecretStr | None = Field(None, alias="LIBRECHAT_PASSWORD")
+    librechat_api: ApiFlavour = Field("bizzy", alias="LIBRECHAT_API")
+    librechat_max_conversations: int = Field(10_000, ge=1, alias="LIBRECHAT_MAX_CONVERSATIONS")
+    librechat_full_scan_every: int = Field(20, ge=1, alias="LIBRECHAT_FULL_SCAN_EVERY")
+
+    sync_interval_s: float = Field(
+        DEFAULT_SYNC_INTERVAL_S, gt=0, le=86_400, alias="SHARED_STATE_SYNC_INTERVAL_S"
+    )
+    host: str = Field("127.0.0.1", min_length=1, alias="SHARED_STATE_HOST")
+    port: int = Field(8080, ge=0, le=65_535, alias="SHARED_STATE_PORT")
+    api_token: SecretStr | None = Field(None, alias="SHARED_STATE_API_TOKEN")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="SHARED_STATE_CORS_ORIGINS"
+    )
+    snapshot_path: Path | None = Field(None, alias="SHARED_STATE_SNAPSHOT_PATH")
+    request_timeout_s: float = Field(10.0, gt=0, le=600, alias="SHARED_STATE_REQUEST_TIMEOUT_S")
+
+    legacy_sync_interval_ms: float | None = Field(None, gt=0, alias="STATE_SYNC_INTERVAL")
+    """The BizzyPerson module's interval, in milliseconds; used when ours is unset."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _honour_legacy_interval(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or {"SHARED_STATE_SYNC_INTERVAL_S", "sync_interval_s"} & set(
+            data
+        ):
+            return data
+        legacy = data.get("STATE_SYNC_INTERVAL", data.get("legacy_sync_interval_ms"))
+        try:
+            interval_s = float(str(legacy)) / 1000
+        except (TypeError, ValueError):
+            return data  # absent, or invalid: the field's own validation names it
+        return {**data, "SHARED_STATE_SYNC_INTERVAL_S": interval_s}
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> Settings:
+        if (self.anythingllm_username is None) != (self.anythingllm_password is None):
+            raise ValueError("ANYTHINGLLM_USERNAME and ANYTHINGLLM_PASSWORD go together")
+        if (self.librechat_email is None) != (self.librechat_password is None):
+            raise ValueError("LIBRECHAT_EMAIL and LIBRECHAT_PASSWORD go together")
+        return self
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """One line naming the variable(s) at fault; never echoes the value (it may be a secret)."""
+    parts = []
+    for detail in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in detail["loc"])
+        name = _variable_name(location)
+        message = detail["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}" if name else message)
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def _variable_name(location: str) -> str:
+    if not location:
+        return ""
+    head = location.split(".")[0]
+    for name, field in Settings.model_fields.items():
+        if head in (name, field.alias):
+            return field.alias or name.upper()
+    return head.upper()
+
+
+__all__ = ["DEFAULT_SYNC_INTERVAL_S", "Settings", "describe_invalid_settings"]

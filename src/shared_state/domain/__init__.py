@@ -1,0 +1,1 @@
+"""The domain: typed state, upstream readings, the pure merge. Imports neither fastapi nor httpx."""

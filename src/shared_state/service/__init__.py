@@ -1,0 +1,1 @@
+"""The service layer: syncing from upstreams, writing through to them, scheduling."""

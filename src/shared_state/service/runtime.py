@@ -1,0 +1,24 @@
+"""The running service's parts, as the API layer sees them (`app.state.shared_state`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from shared_state.config import Settings
+from shared_state.service.sync import Synchronizer
+from shared_state.service.writes import SettingsWriter
+from shared_state.state.manager import StateManager
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    manager: StateManager
+    synchronizer: Synchronizer
+    writer: SettingsWriter
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+    @property
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self.started_monotonic, 3)

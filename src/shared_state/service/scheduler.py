@@ -1,0 +1,29 @@
+"""The periodic sync: APScheduler's AsyncIOScheduler calling `Synchronizer.sync()`.
+
+First run at start-up, one instance at a time, missed runs coalesced into one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from shared_state.service.sync import Synchronizer
+
+
+def start_sync_schedule(synchronizer: Synchronizer, interval_s: float) -> AsyncIOScheduler:
+    """Start syncing now and every `interval_s` seconds; the caller shuts it down."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(
+        synchronizer.sync,
+        trigger="interval",
+        seconds=interval_s,
+        id="sync",
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(1, int(interval_s)),
+    )
+    scheduler.start()
+    return scheduler

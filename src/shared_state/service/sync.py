@@ -1,0 +1,118 @@
+"""One sync: fetch every upstream concurrently, record the results, report.
+
+`sync()` is single-flight: the timer, `?refresh=true` and `POST /sync` that arrive
+while a sync runs share that run, so an upstream is never asked twice at once. One
+failing upstream never fails the sync (its last good data stays) and never stops the
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared_state.adapters.base import Upstream
+from shared_state.domain.models import Section, SourceName, SourceStatus, UpstreamSnapshot
+from shared_state.errors import UpstreamError
+from shared_state.state.manager import StateManager
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync did: the answer of `POST /api/shared-state/sync`."""
+
+    version: int
+    changed: list[Section]
+    sources: dict[SourceName, SourceStatus]
+    duration_ms: float
+
+
+class Synchronizer:
+    """Runs syncs, one at a time; the scheduler and the API only call `sync()`."""
+
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        manager: StateManager,
+        *,
+        upstream_lock: asyncio.Lock,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._upstreams = list(upstreams)
+        self._manager = manager
+        self._upstream_lock = upstream_lock
+        self._clock = clock
+        self._running: asyncio.Future[SyncReport] | None = None
+
+    async def sync(self) -> SyncReport:
+        """Sync now, or join the sync already running."""
+        if self._running is None:
+            self._running = asyncio.ensure_future(self.sync_once())
+            self._running.add_done_callback(self._finished)
+        # shield: a caller that goes away (a closed request) must not cancel the shared run.
+        return await asyncio.shield(self._running)
+
+    async def aclose(self) -> None:
+        """Cancel a running sync (shutdown): the upstream clients close next."""
+        running = self._running
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    def _finished(self, future: asyncio.Future[SyncReport]) -> None:
+        self._running = None
+        if not future.cancelled() and future.exception() is not None:
+            log.error("sync failed", exc_info=future.exception())
+
+    async def sync_once(self) -> SyncReport:
+        """One pass: fetch every upstream concurrently, record, report."""
+        async with self._upstream_lock:
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(*(self._fetch(u) for u in self._upstreams))
+            results = {
+                upstream.name: outcome
+                for upstream, outcome in zip(self._upstreams, outcomes, strict=True)
+            }
+            commit = await self._manager.record_sync(results, self._clock())
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        failed = [
+            name for name, outcome in results.items() if not isinstance(outcome, UpstreamSnapshot)
+        ]
+        log.info(
+            "sync finished in %.0f ms: version %d, changed %s%s",
+            duration_ms,
+            commit.state.version,
+            ", ".join(commit.changed) or "nothing",
+            f", failed: {', '.join(failed)}" if failed else "",
+        )
+        return SyncReport(
+            version=commit.state.version,
+            changed=commit.changed,
+            sources=dict(commit.state.sources),
+            duration_ms=duration_ms,
+        )
+
+    @staticmethod
+    async def _fetch(upstream: Upstream) -> UpstreamSnapshot | UpstreamError:
+        try:
+            return await upstream.fetch()
+        except UpstreamError as exc:
+            log.warning("%s", exc)
+            return exc
+        except Exception as exc:  # a bug must not kill the loop: keep the data, report it
+            log.exception("unexpected error while reading %s", upstream.name)
+            return UpstreamError(upstream.name, f"unexpected {type(exc).__name__}")

@@ -1,0 +1,1 @@
+"""The state: the StateManager, its event bus and its snapshot file."""

@@ -1,0 +1,270 @@
+"""The StateManager: the only owner of the merged state.
+
+It records what each sync and each write brings, merges, diffs under one lock, bumps the
+version only when data (or a source's status) changed, and publishes one `changed`
+event per new version after releasing the lock: a slow subscriber must not stall
+writers. It renders each state to JSON once, so GETs cost what constant bytes cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+
+from shared_state.domain.events import ChangedEvent, SnapshotEvent, describe_changes
+from shared_state.domain.merge import merge
+from shared_state.domain.models import (
+    SOURCE_NAMES,
+    Item,
+    LocalSettings,
+    Section,
+    SharedState,
+    SourceName,
+    SourceStatus,
+    StateSettings,
+    UpstreamSnapshot,
+    User,
+    WritableSection,
+)
+from shared_state.errors import NotFound, UpstreamError
+from shared_state.state.bus import EventBus, Subscription
+from shared_state.state.snapshot import SnapshotStore, SourceRecord, StoredState
+
+log = logging.getLogger(__name__)
+
+ListSection = Literal["workspaces", "conversations"]
+RenderTarget = Literal["state", "user", "settings", "workspaces", "conversations"]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one recorded sync or write did to the state."""
+
+    state: SharedState
+    changed: list[Section]
+    event: ChangedEvent | None
+
+
+class StateManager:
+    """Holds the state; every change goes through `record_sync` or `record_write`."""
+
+    def __init__(
+        self,
+        *,
+        configured: Collection[SourceName],
+        bus: EventBus | None = None,
+        store: SnapshotStore | None = None,
+    ) -> None:
+        self._bus = bus or EventBus()
+        self._store = store
+        self._lock = asyncio.Lock()
+        self._records: dict[SourceName, SourceRecord] = {
+            name: SourceRecord(
+                status=SourceStatus(status="pending" if name in configured else "disabled")
+            )
+            for name in SOURCE_NAMES
+        }
+        self._local = LocalSettings()
+        self._state = self._build(version=0, sync_timestamp=None)
+        self._rendered: dict[RenderTarget, bytes] = {}
+        self._index: dict[ListSection, dict[str, Item]] = {}
+        self.is_ready = False
+
+    # --- reading ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> SharedState:
+        return self._state
+
+    @property
+    def local_settings(self) -> LocalSettings:
+        return self._local
+
+    def upstream_data(self, source: SourceName) -> UpstreamSnapshot | None:
+        """What `source` last answered, or None."""
+        return self._records[source].data
+
+    def render(self, target: RenderTarget = "state") -> bytes:
+        """The state (or one section) as JSON, rendered once per state."""
+        cached = self._rendered.get(target)
+        if cached is None:
+            if target == "state":
+                cached = self._state.model_dump_json(by_alias=True).encode()
+            else:
+                cached = _dump_section(self._state, target)
+            self._rendered[target] = cached
+        return cached
+
+    def find(self, section: ListSection, key: str) -> Item:
+        """One workspace or conversation by `id` (or a workspace's `slug`)."""
+        index = self._index.get(section)
+        if index is None:
+            index = {}
+            for item in getattr(self._state, section):
+                index.setdefault(str(item.get("id")), item)
+                if "slug" in item:
+                    index.setdefault(str(item["slug"]), item)
+            self._index[section] = index
+        try:
+            return index[key]
+        except KeyError:
+            noun = section.removesuffix("s")
+            raise NotFound(f"No {noun} with id {key!r}.") from None
+
+    def subscribe(self, *, with_snapshot: bool = False) -> Subscription:
+        """Change events from now on; with `with_snapshot`, a `snapshot` event first."""
+        first = None
+        if with_snapshot:
+            first = SnapshotEvent(
+                version=self._state.version, timestamp=datetime.now(UTC), state=self._state
+            )
+        return self._bus.subscribe(first=first)
+
+    @property
+    def subscriber_count(self) -> int:
+        return self._bus.subscriber_count
+
+    # --- changing --------------------------------------------------------------------
+
+    def restore(self) -> bool:
+        """Load the snapshot file, if any: its data is served (sources `stale`) until the
+        first sync, and the version continues from it. True when something was restored."""
+        stored = self._store.load() if self._store else None
+        if stored is None:
+            return False
+        for name, record in stored.sources.items():
+            if self._records[name].status.status == "disabled" or record.data is None:
+                continue
+            self._records[name] = SourceRecord(
+                status=record.status.model_copy(update={"status": "stale"}), data=record.data
+            )
+        self._local = stored.local
+        # The restored state differs from the saved one (sources are stale now): a new version.
+        self._replace(self._build(stored.version + 1, stored.sync_timestamp))
+        self.is_ready = True
+        log.info(
+            "restored state version %d from %s", stored.version, self._store and self._store.path
+        )
+        return True
+
+    async def record_sync(
+        self, results: Mapping[SourceName, UpstreamSnapshot | UpstreamError], now: datetime
+    ) -> Commit:
+        """Record one sync: a snapshot per upstream that answered, an error per one that
+        failed (its last good data stays). Upstreams not in `results` were not asked."""
+        async with self._lock:
+            answered = False
+            for name, result in results.items():
+                previous = self._records[name]
+                if isinstance(result, UpstreamSnapshot):
+                    answered = True
+                    status = SourceStatus(status="ok", last_success_at=now, last_attempt_at=now)
+                    self._records[name] = SourceRecord(status=status, data=result)
+                else:
+                    status = previous.status.model_copy(
+                        update={
+                            "status": "stale",
+                            "last_attempt_at": now,
+                            "last_error": result.reason,
+                        }
+                    )
+                    self._records[name] = SourceRecord(status=status, data=previous.data)
+            sync_timestamp = now if answered else self._state.sync_timestamp
+            commit = self._commit(sync_timestamp, now)
+            self.is_ready = True
+        await self._after_commit(commit)
+        return commit
+
+    async def record_write(
+        self,
+        section: WritableSection,
+        written: Mapping[SourceName, Mapping[str, Any]],
+        kept_locally: Mapping[str, Any],
+        now: datetime,
+    ) -> Commit:
+        """Record a write that every upstream in `written` accepted, and the fields that
+        the service keeps itself; the state takes the new values at once."""
+        async with self._lock:
+            for name, values in written.items():
+                record = self._records[name]
+                data = record.data or UpstreamSnapshot()
+                patched = getattr(data, section).model_copy(update=dict(values))
+                self._records[name] = SourceRecord(
+                    status=record.status, data=data.model_copy(update={section: patched})
+                )
+            if kept_locally:
+                patched_local = getattr(self._local, section).model_copy(update=dict(kept_locally))
+                self._local = self._local.model_copy(update={section: patched_local})
+            commit = self._commit(self._state.sync_timestamp, now)
+        await self._after_commit(commit)
+        return commit
+
+    def _commit(self, sync_timestamp: datetime | None, now: datetime) -> Commit:
+        """Merge, diff and replace the state; under the lock."""
+        old = self._state
+        new = self._build(old.version, sync_timestamp)
+        changes = describe_changes(old, new)
+        event = None
+        if changes:
+            new = new.model_copy(update={"version": old.version + 1})
+            event = ChangedEvent(
+                version=new.version, previous_version=old.version, timestamp=now, changes=changes
+            )
+        self._replace(new)
+        return Commit(state=new, changed=list(changes), event=event)
+
+    async def _after_commit(self, commit: Commit) -> None:
+        """Outside the lock: publish the event, then save the snapshot."""
+        if commit.event is None:
+            return
+        self._bus.publish(commit.event)
+        if self._store is not None:
+            await self._store.save(
+                StoredState(
+                    version=commit.state.version,
+                    sync_timestamp=commit.state.sync_timestamp,
+                    sources=dict(self._records),
+                    local=self._local,
+                )
+            )
+
+    def _build(self, version: int, sync_timestamp: datetime | None) -> SharedState:
+        data = merge(
+            self._records["anythingllm"].data, self._records["librechat"].data, self._local
+        )
+        return SharedState(
+            version=version,
+            sync_timestamp=sync_timestamp,
+            user=data.user,
+            settings=data.settings,
+            workspaces=data.workspaces,
+            conversations=data.conversations,
+            sources={name: record.status for name, record in self._records.items()},
+        )
+
+    def _replace(self, state: SharedState) -> None:
+        self._state = state
+        self._rendered = {}
+        self._index = {}
+
+    def close(self) -> None:
+        """End every subscription (shutdown)."""
+        self._bus.close()
+
+
+_SECTION_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "user": TypeAdapter(User | None),
+    "settings": TypeAdapter(StateSettings),
+    "workspaces": TypeAdapter(list[Item]),
+    "conversations": TypeAdapter(list[Item]),
+}
+
+
+def _dump_section(state: SharedState, section: str) -> bytes:
+    return _SECTION_ADAPTERS[section].dump_json(getattr(state, section), by_alias=True)

@@ -3,6 +3,7 @@ builders for the domain objects the tests need."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,3 +74,27 @@ class FakeUpstream:
             update={section: current.model_copy(update=dict(values))}
         )
         return previous
+
+
+class GatedUpstream(FakeUpstream):
+    """A FakeUpstream whose reads wait for `gate` (open unless `is_open=False`), so a test
+    can hold a sync in flight; `fetch_started` is set when a read begins."""
+
+    def __init__(
+        self,
+        name: SourceName,
+        snapshot: UpstreamSnapshot | None = None,
+        *,
+        stored_fields: Mapping[WritableSection, frozenset[str]] | None = None,
+        is_open: bool = True,
+    ) -> None:
+        super().__init__(name, snapshot, stored_fields=stored_fields)
+        self.gate = asyncio.Event()
+        if is_open:
+            self.gate.set()
+        self.fetch_started = asyncio.Event()
+
+    async def fetch(self) -> UpstreamSnapshot:
+        self.fetch_started.set()
+        await self.gate.wait()
+        return await super().fetch()

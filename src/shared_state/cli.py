@@ -165,7 +165,7 @@ shared-state demo: the sidecar against simulated AnythingLLM and LibreChat.
 Try:
   curl -s {api} | python3 -m json.tool
   curl -s {api}/settings
-  curl -s {api}/workspaces/research
+  curl -s {api}/workspaces/engineering-docs
   curl -s -X POST {api}/llm-settings -H 'content-type: application/json' \\
        -d '{{"model": "gpt-4o-mini", "temperature": 0.2}}'
   curl -s -X POST {api}/ui-settings -H 'content-type: application/json' -d '{{"theme": "light"}}'

@@ -15,7 +15,6 @@ import stamina
 from pydantic import TypeAdapter, ValidationError
 
 from shared_state.errors import (
-    UpstreamError,
     UpstreamResponseInvalid,
     UpstreamStatusError,
     UpstreamUnavailable,
@@ -86,9 +85,9 @@ class JsonApi:
 
     def _decode(self, response: httpx.Response, method: str, path: str, shape: TypeAdapter[T]) -> T:
         where = f"{method} {path}"
-        content_type = response.headers.get("content-type", "")
-        if not content_type.startswith("application/json"):
-            shown = content_type.split(";")[0] or "no content type"
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            shown = media_type or "no content type"
             raise UpstreamResponseInvalid(self._source, f"{where} answered {shown}, not JSON")
         try:
             document = json.loads(response.content)
@@ -112,6 +111,7 @@ async def gather_reads(*reads: Coroutine[Any, Any, Any]) -> list[Any]:
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(read) for read in reads]
-    except* UpstreamError as failures:
-        raise failures.exceptions[0] from None
+    except* Exception as failures:
+        first = failures.exceptions[0]
+        raise first from first.__cause__  # the failure itself, not a group of one
     return [task.result() for task in tasks]

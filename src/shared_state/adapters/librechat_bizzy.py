@@ -20,6 +20,7 @@ from shared_state.domain.models import (
     UpstreamSnapshot,
     WritableSection,
 )
+from shared_state.errors import UpstreamRejectedWrite
 
 
 class _Wire(BaseModel):
@@ -135,7 +136,11 @@ class LibreChatBizzy:
             previous = {field: getattr(old_ui, field) for field in values}
             wire = {"theme": "theme", "font_size": "fontSize"}
             body = {wire[f]: v for f, v in values.items() if v is not None}
-        await self._api.post("/api/user/settings", body, _WRITE_ANSWER)
+        answer = await self._api.post("/api/user/settings", body, _WRITE_ANSWER)
+        if answer.success is False:
+            raise UpstreamRejectedWrite(
+                self.name, "POST /api/user/settings answered success: false"
+            )
         return previous
 
 
@@ -145,8 +150,10 @@ def _llm_body(current: LlmValues, values: Mapping[str, Any]) -> dict[str, Any]:
         model_id = join_model_id(
             values.get("provider", current.provider), values.get("model", current.model)
         )
-        if model_id is not None:
-            body["defaultModelId"] = model_id
+        if model_id is None:
+            # The design stores provider and model in one field: a provider alone has no home.
+            raise UpstreamRejectedWrite("librechat", "a provider cannot be written without a model")
+        body["defaultModelId"] = model_id
     if values.get("temperature") is not None:
         body["defaultTemperature"] = values["temperature"]
     if values.get("max_tokens") is not None:

@@ -98,7 +98,7 @@ async def test_refresh_true_syncs_before_answering(
 async def test_an_upstream_failure_marks_it_stale_and_keeps_its_data(
     service: Service, sim_clients: SimClients, fault: str
 ) -> None:
-    """LibreChat failing (500, HTML 200, bad JSON, wrong shape) keeps its conversations and theme."""
+    """LibreChat failing (500, HTML 200, bad JSON, wrong shape) keeps all its data."""
     _, librechat = sim_clients
     before = (await service.get("")).json()
     await librechat.put("/_sim/fault", json={"reads": fault})
@@ -154,7 +154,7 @@ async def test_an_llm_write_lands_in_both_upstreams(
 async def test_a_write_one_upstream_refuses_is_rolled_back(
     service: Service, sim_clients: SimClients
 ) -> None:
-    """LibreChat refusing a write: 502, AnythingLLM put back (visible in the simulator), state kept."""
+    """LibreChat refusing a write: 502, AnythingLLM put back (seen in the simulator), state kept."""
     anythingllm, librechat = sim_clients
     before = (await service.get("")).json()
     await librechat.put("/_sim/fault", json={"writes": "fail"})

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
+from shared_state import embedded
 from shared_state.config import Settings, describe_invalid_settings
 
 log = logging.getLogger("shared_state")
@@ -136,15 +137,17 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             librechat_api="bizzy",
             sync_interval_s=DEMO_SYNC_INTERVAL_S,
         )
-        config = uvicorn.Config(
-            create_app(demo_settings), host="127.0.0.1", port=args.port, log_config=None
+        sock = embedded.bind("127.0.0.1", args.port)
+        server = embedded.EmbeddedServer(
+            uvicorn.Config(create_app(demo_settings), log_config=None, lifespan="on")
         )
-        server = uvicorn.Server(config)
-        banner = _demo_banner(
-            f"http://127.0.0.1:{args.port}", sims.anythingllm_url, sims.librechat_url
-        )
-        print(banner, file=sys.stderr, flush=True)
-        await server.serve()
+        serving = await embedded.start(server, sock)
+        service = embedded.url_of(sock)
+        print(_demo_banner(service, sims.anythingllm_url, sims.librechat_url), file=sys.stderr)
+        await embedded.stop_requested()
+        server.should_exit = True
+        await serving
+        sock.close()
     return 0
 
 

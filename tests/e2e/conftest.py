@@ -3,10 +3,8 @@ packaged simulator of both upstreams on loopback ports."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from shared_state import Settings, create_app
+from shared_state import Settings, create_app, embedded
 from shared_state.service.runtime import Runtime
 from shared_state.simulator import SIM_ANYTHINGLLM_API_KEY, SIM_LIBRECHAT_TOKEN, SimulatorServers
-
-STARTUP_TIMEOUT_S = 10
-
-
-class _Server(uvicorn.Server):
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns the signals
-        yield
 
 
 @dataclass
@@ -52,19 +42,11 @@ class Service:
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
     """Serve `app` (lifespan included) on a free loopback port; yields its base URL."""
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    sock = embedded.bind("127.0.0.1", 0)
+    server = embedded.EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = await embedded.start(server, sock)
     try:
-        async with asyncio.timeout(STARTUP_TIMEOUT_S):
-            while not server.started:  # uvicorn has no start event; poll its flag
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.005)
-        yield f"http://127.0.0.1:{port}"
+        yield embedded.url_of(sock)
     finally:
         server.should_exit = True
         await task

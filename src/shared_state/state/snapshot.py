@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -28,7 +29,7 @@ from shared_state.domain.models import (
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT: Literal[1] = 1
 
 
 class SourceRecord(DomainModel):
@@ -41,7 +42,7 @@ class SourceRecord(DomainModel):
 class StoredState(DomainModel):
     """The snapshot file's content."""
 
-    format: int = SNAPSHOT_FORMAT
+    format: Literal[1] = SNAPSHOT_FORMAT
     version: int
     sync_timestamp: Timestamp | None = None
     sources: dict[SourceName, SourceRecord]

@@ -1,13 +1,17 @@
 """Maps the error tree to HTTP once: `{"detail": "<sentence>", "code": "<machine_code>"}`.
 
-FastAPI's own 422 body for invalid input is kept as it is (contract §5).
+FastAPI's own 422 body for invalid input is kept (contract §5).
 """
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
@@ -42,7 +46,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 body, except that it survives a non-finite number in the input:
+    `json.loads` reads `1e400` as infinity, which the stock handler cannot send back."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Register the handlers that turn the error tree (and HTTP errors) into JSON."""
     app.add_exception_handler(SharedStateError, _shared_state_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

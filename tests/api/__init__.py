@@ -1,0 +1,1 @@
+"""Tests of the HTTP edge, through the ASGI app."""

@@ -1,0 +1,1 @@
+"""Tests of the service layer: the sync and the write-through."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from shared_state.adapters.http import JsonApi, gather_reads
+from shared_state.adapters.wire import WireModel, WireUser, WriteAnswer
 from shared_state.domain.models import (
     EmbeddingValues,
     LlmValues,
@@ -24,19 +25,7 @@ from shared_state.domain.models import (
 from shared_state.errors import UpstreamRejectedWrite
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class _User(_Wire):
-    id: int | str | None = None
-    username: str | None = None
-    email: str | None = None
-    name: str | None = None
-    role: str | None = None
-
-
-class _Settings(_Wire):
+class _Settings(WireModel):
     llm_provider: str | None = Field(None, alias="LLMProvider")
     model: str | None = Field(None, alias="OpenAiModelPref")
     temperature: float | None = Field(None, alias="Temperature")
@@ -55,7 +44,7 @@ class _Settings(_Wire):
         )
 
 
-class _Workspace(_Wire):
+class _Workspace(WireModel):
     id: int | str | None = None
     slug: str | None = None
     name: str | None = None
@@ -73,14 +62,10 @@ class _Workspace(_Wire):
         return item
 
 
-class _WriteAnswer(_Wire):
-    success: bool | None = None
-
-
-_USER = TypeAdapter(_User)
+_USER = TypeAdapter(WireUser)
 _SETTINGS = TypeAdapter(_Settings)
 _WORKSPACES = TypeAdapter(list[_Workspace])
-_WRITE_ANSWER = TypeAdapter(_WriteAnswer)
+_WRITE_ANSWER = TypeAdapter(WriteAnswer)
 
 _LLM_WIRE_NAMES = {
     "provider": "LLMProvider",

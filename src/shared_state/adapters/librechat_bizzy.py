@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from shared_state.adapters.http import JsonApi, gather_reads
+from shared_state.adapters.wire import WireModel, WireUser, WriteAnswer
 from shared_state.domain.models import (
     LlmValues,
     SourceName,
@@ -23,19 +24,7 @@ from shared_state.domain.models import (
 from shared_state.errors import UpstreamRejectedWrite
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class _User(_Wire):
-    id: int | str | None = None
-    username: str | None = None
-    email: str | None = None
-    name: str | None = None
-    role: str | None = None
-
-
-class _Settings(_Wire):
+class _Settings(WireModel):
     default_model_id: str | None = Field(None, alias="defaultModelId")
     default_temperature: float | None = Field(None, alias="defaultTemperature")
     default_max_tokens: int | None = Field(None, alias="defaultMaxTokens")
@@ -55,7 +44,7 @@ class _Settings(_Wire):
         return UiValues(theme=self.theme, font_size=self.font_size)
 
 
-class _Conversation(_Wire):
+class _Conversation(WireModel):
     conversation_id: str | None = Field(None, alias="conversationId")
     id: str | int | None = None
 
@@ -74,14 +63,10 @@ class _Conversation(_Wire):
         return item
 
 
-class _WriteAnswer(_Wire):
-    success: bool | None = None
-
-
-_USER = TypeAdapter(_User)
+_USER = TypeAdapter(WireUser)
 _SETTINGS = TypeAdapter(_Settings)
 _CONVERSATIONS = TypeAdapter(list[_Conversation])
-_WRITE_ANSWER = TypeAdapter(_WriteAnswer)
+_WRITE_ANSWER = TypeAdapter(WriteAnswer)
 
 
 def split_model_id(model_id: str | None) -> tuple[str | None, str | None]:

@@ -28,7 +28,7 @@ from shared_state.domain.models import (
     User,
 )
 from shared_state.service.runtime import Runtime
-from shared_state.state.manager import RenderTarget
+from shared_state.state.manager import ListSection, RenderTarget
 
 router = APIRouter(
     prefix="/api/shared-state",
@@ -48,6 +48,12 @@ async def _answer(runtime: Runtime, target: RenderTarget, refresh: bool) -> Resp
     if refresh:
         await runtime.synchronizer.sync()
     return JsonBytes(runtime.manager.render(target))
+
+
+async def _find(runtime: Runtime, section: ListSection, key: str, refresh: bool) -> Item:
+    if refresh:
+        await runtime.synchronizer.sync()
+    return runtime.manager.find(section, key)
 
 
 @router.get("", response_model=SharedState, summary="The whole merged state")
@@ -77,9 +83,7 @@ async def get_workspaces(runtime: RuntimeDep, refresh: Refresh = False) -> Respo
     summary="One workspace, by id or slug",
 )
 async def get_workspace(workspace_id: str, runtime: RuntimeDep, refresh: Refresh = False) -> Item:
-    if refresh:
-        await runtime.synchronizer.sync()
-    return runtime.manager.find("workspaces", workspace_id)
+    return await _find(runtime, "workspaces", workspace_id, refresh)
 
 
 @router.get("/conversations", response_model=list[Item], summary="LibreChat's conversations")
@@ -96,9 +100,7 @@ async def get_conversations(runtime: RuntimeDep, refresh: Refresh = False) -> Re
 async def get_conversation(
     conversation_id: str, runtime: RuntimeDep, refresh: Refresh = False
 ) -> Item:
-    if refresh:
-        await runtime.synchronizer.sync()
-    return runtime.manager.find("conversations", conversation_id)
+    return await _find(runtime, "conversations", conversation_id, refresh)
 
 
 @router.post(

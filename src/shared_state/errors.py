@@ -5,7 +5,8 @@
     │   ├── UpstreamUnavailable        timeout, refused connection, other transport failure
     │   ├── UpstreamStatusError        an HTTP error status (``status`` says which)
     │   ├── UpstreamResponseInvalid    not JSON, malformed JSON, or JSON of the wrong shape
-    │   └── UpstreamRejectedWrite      the upstream answered a write, but did not apply it
+    │   ├── UpstreamRejectedWrite      the upstream answered a write, but did not apply it
+    │   └── UpstreamAuthError          credentials refused, or login impossible (2FA, rate limit)
     ├── UpstreamWriteFailed            a write-through failed (``results`` per upstream)  → 502
     ├── NotFound                       no such workspace / conversation                   → 404
     ├── Unauthorized                   missing or wrong SHARED_STATE_API_TOKEN            → 401
@@ -72,6 +73,13 @@ class UpstreamRejectedWrite(UpstreamError):
     """The upstream answered a write without applying it (or applied something else)."""
 
     code = "upstream_rejected_write"
+
+
+class UpstreamAuthError(UpstreamError):
+    """The upstream refused our credentials, or cannot be logged into now: a configuration
+    error or a back-off, never retried in a tight loop."""
+
+    code = "upstream_auth"
 
 
 class UpstreamWriteFailed(SharedStateError):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import stamina
@@ -39,15 +39,44 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, UpstreamUnavailable)
 
 
+class Credentials(Protocol):
+    """Where a `JsonApi` gets its auth headers; a session that logs in and refreshes."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """Headers that authenticate the next request (may log in or refresh first)."""
+        ...
+
+    async def reject(self) -> None:
+        """The upstream refused the last headers (401/403): forget them."""
+        ...
+
+
+_REFUSED = (401, 403)
+
+
 class JsonApi:
-    """A long-lived `httpx.AsyncClient` (built by the app's lifespan) that speaks JSON."""
+    """A long-lived `httpx.AsyncClient` (built by the app's lifespan) that speaks JSON.
+
+    With `credentials`, every request carries their headers; a 401/403 makes them forget
+    their token and the request is sent once more with fresh headers.
+    """
 
     def __init__(
-        self, client: httpx.AsyncClient, *, source: str, retry: RetryPolicy | None = None
+        self,
+        client: httpx.AsyncClient,
+        *,
+        source: str,
+        retry: RetryPolicy | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self._client = client
         self._source = source
         self._retry = retry or RetryPolicy()
+        self._credentials = credentials
+
+    @property
+    def source(self) -> str:
+        return self._source
 
     async def get(self, path: str, shape: TypeAdapter[T], **params: Any) -> T:
         """GET `path` and validate the JSON answer against `shape`; retried when transient."""
@@ -59,22 +88,38 @@ class JsonApi:
             timeout=self._retry.timeout_s,
         ):
             with attempt:
-                response = await self._send("GET", path, params=params or None)
-        return self._decode(response, "GET", path, shape)
+                response = await self._authenticated("GET", path, params=params or None)
+        return self.decode(response, "GET", path, shape)
 
     async def post(self, path: str, body: Any, shape: TypeAdapter[T]) -> T:
         """POST a JSON body once: writes are never retried blindly."""
-        response = await self._send("POST", path, json=body)
-        return self._decode(response, "POST", path, shape)
+        response = await self._authenticated("POST", path, json=body)
+        return self.decode(response, "POST", path, shape)
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _authenticated(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._credentials is None:
+            return self._raise_for_status(await self.send(method, path, **kwargs), method, path)
+        response = await self.send(
+            method, path, headers=await self._credentials.headers(), **kwargs
+        )
+        if response.status_code in _REFUSED:
+            # A refused token is not a refused request: an expired session logs in again.
+            await self._credentials.reject()
+            headers = await self._credentials.headers()
+            response = await self.send(method, path, headers=headers, **kwargs)
+        return self._raise_for_status(response, method, path)
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, any status; only transport failures raise. For auth flows."""
         try:
-            response = await self._client.request(method, path, **kwargs)
+            return await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise UpstreamUnavailable(self._source, f"{method} {path} timed out") from exc
         except httpx.TransportError as exc:
             reason = type(exc).__name__
             raise UpstreamUnavailable(self._source, f"{method} {path} failed: {reason}") from exc
+
+    def _raise_for_status(self, response: httpx.Response, method: str, path: str) -> httpx.Response:
         if response.is_error:
             raise UpstreamStatusError(
                 self._source,
@@ -83,7 +128,8 @@ class JsonApi:
             )
         return response
 
-    def _decode(self, response: httpx.Response, method: str, path: str, shape: TypeAdapter[T]) -> T:
+    def decode(self, response: httpx.Response, method: str, path: str, shape: TypeAdapter[T]) -> T:
+        """The JSON body of `response` validated against `shape`, or `UpstreamResponseInvalid`."""
         where = f"{method} {path}"
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):

@@ -78,6 +78,12 @@ class JsonApi:
     def source(self) -> str:
         return self._source
 
+    async def reject_credentials(self) -> None:
+        """Make the credentials forget their token (an upstream that refuses a session
+        with 200 and `success: false`, not with 401)."""
+        if self._credentials is not None:
+            await self._credentials.reject()
+
     async def get(self, path: str, shape: TypeAdapter[T], **params: Any) -> T:
         """GET `path` and validate the JSON answer against `shape`; retried when transient."""
         async for attempt in stamina.retry_context(

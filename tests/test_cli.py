@@ -15,7 +15,8 @@ import httpx
 from shared_state.simulator import (
     SECRET_CANARY,
     SIM_ANYTHINGLLM_API_KEY,
-    SIM_LIBRECHAT_TOKEN,
+    SIM_LIBRECHAT_EMAIL,
+    SIM_LIBRECHAT_PASSWORD,
     SimulatorServers,
 )
 
@@ -45,13 +46,14 @@ async def test_sync_once_prints_the_merged_state_and_exits_0(tmp_path: Path) -> 
             "ANYTHINGLLM_BASE_URL": sims.anythingllm_url,
             "ANYTHINGLLM_API_KEY": SIM_ANYTHINGLLM_API_KEY,
             "LIBRECHAT_BASE_URL": sims.librechat_url,
-            "LIBRECHAT_TOKEN": SIM_LIBRECHAT_TOKEN,
+            "LIBRECHAT_EMAIL": SIM_LIBRECHAT_EMAIL,
+            "LIBRECHAT_PASSWORD": SIM_LIBRECHAT_PASSWORD,
         }
         code, stdout, stderr = await _run(["sync", "--once"], env, tmp_path)
     assert code == 0, stderr
     state = json.loads(stdout)
     assert state["version"] == 1
-    assert state["user"]["username"] == "ada"
+    assert state["user"]["libreChat"]["email"] == SIM_LIBRECHAT_EMAIL
     assert {s["status"] for s in state["sources"].values()} == {"ok"}
     assert SECRET_CANARY not in stdout + stderr
 
@@ -65,6 +67,7 @@ async def test_sync_once_with_an_upstream_down_still_prints_json_and_exits_1(
             "ANYTHINGLLM_BASE_URL": sims.anythingllm_url,
             "ANYTHINGLLM_API_KEY": SIM_ANYTHINGLLM_API_KEY,
             "LIBRECHAT_BASE_URL": "http://127.0.0.1:9",
+            "LIBRECHAT_TOKEN": "unused-nothing-listens",
         }
         code, stdout, _ = await _run(["sync", "--once"], env, tmp_path)
     assert code == 1
@@ -117,5 +120,6 @@ async def test_demo_serves_the_simulated_state_and_stops_on_ctrl_c(tmp_path: Pat
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), timeout=30)
     assert len(state["workspaces"]) == 5
-    assert len(state["conversations"]) == 40
+    assert len(state["conversations"]) == 37  # 40 seeded, 3 archived
+    assert state["user"]["anythingLLM"] is not None
     assert process.returncode == 0

@@ -24,6 +24,7 @@ ALL_VARIABLES = {
     "LIBRECHAT_API",
     "LIBRECHAT_MAX_CONVERSATIONS",
     "LIBRECHAT_FULL_SCAN_EVERY",
+    "LIBRECHAT_ENDPOINT_PROVIDERS",
     "SHARED_STATE_SYNC_INTERVAL_S",
     "SHARED_STATE_HOST",
     "SHARED_STATE_PORT",
@@ -53,7 +54,8 @@ def test_defaults_match_the_contract() -> None:
     settings = Settings()
     assert settings.anythingllm_base_url is None
     assert settings.librechat_base_url is None
-    assert (settings.anythingllm_api, settings.librechat_api) == ("bizzy", "bizzy")
+    assert (settings.anythingllm_api, settings.librechat_api) == ("native", "native")
+    assert settings.librechat_endpoint_providers == {}
     assert settings.librechat_max_conversations == 10_000
     assert settings.librechat_full_scan_every == 20
     assert settings.sync_interval_s == 30
@@ -76,6 +78,21 @@ def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> No
     """SHARED_STATE_CORS_ORIGINS is split on commas, blanks dropped."""
     monkeypatch.setenv("SHARED_STATE_CORS_ORIGINS", "http://a.example, http://b.example,")
     assert Settings().cors_origins == ["http://a.example", "http://b.example"]
+
+
+def test_endpoint_providers_are_endpoint_equals_provider_pairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LIBRECHAT_ENDPOINT_PROVIDERS maps LibreChat endpoint names to provider names."""
+    monkeypatch.setenv("LIBRECHAT_ENDPOINT_PROVIDERS", "Ollama=ollama, groq = groq")
+    assert Settings().librechat_endpoint_providers == {"Ollama": "ollama", "groq": "groq"}
+
+
+def test_bizzy_stays_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bizzy` is still accepted for both upstreams."""
+    monkeypatch.setenv("ANYTHINGLLM_API", "bizzy")
+    monkeypatch.setenv("LIBRECHAT_API", "bizzy")
+    assert (Settings().anythingllm_api, Settings().librechat_api) == ("bizzy", "bizzy")
 
 
 def test_secrets_are_secret_strings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,6 +131,7 @@ def test_the_bizzy_interval_in_milliseconds_is_honoured_when_ours_is_unset(
         ("ANYTHINGLLM_API", "graphql"),
         ("LIBRECHAT_MAX_CONVERSATIONS", "0"),
         ("STATE_SYNC_INTERVAL", "-5"),
+        ("LIBRECHAT_ENDPOINT_PROVIDERS", "Ollama"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(

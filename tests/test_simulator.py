@@ -1,4 +1,4 @@
-"""Tests of the simulated AnythingLLM and LibreChat upstreams, through HTTP."""
+"""Tests of the simulated AnythingLLM and LibreChat upstreams, bizzy flavour, through HTTP."""
 
 from __future__ import annotations
 
@@ -542,7 +542,7 @@ async def test_simulator_servers_serve_both_apps_on_loopback() -> None:
     """SimulatorServers serves both apps on ephemeral loopback ports until the context exits."""
     world = World.seed()
     sigint_handler = signal.getsignal(signal.SIGINT)
-    async with SimulatorServers(world) as servers:
+    async with SimulatorServers(world, flavour="bizzy") as servers:
         assert servers.world is world
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", servers.anythingllm_url)
         assert servers.anythingllm_url != servers.librechat_url

@@ -17,10 +17,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
 from shared_state import __version__
+from shared_state.adapters.anythingllm_auth import AnythingLLMLogin
 from shared_state.adapters.anythingllm_bizzy import AnythingLLMBizzy
+from shared_state.adapters.anythingllm_native import AnythingLLMNative
 from shared_state.adapters.base import Upstream
-from shared_state.adapters.http import JsonApi, RetryPolicy
+from shared_state.adapters.http import Credentials, JsonApi, RetryPolicy
+from shared_state.adapters.librechat_auth import LibreChatSession, StaticToken
 from shared_state.adapters.librechat_bizzy import LibreChatBizzy
+from shared_state.adapters.librechat_native import LibreChatNative
 from shared_state.api import add_exception_handlers, health_router, router
 from shared_state.config import Settings
 from shared_state.service.runtime import Runtime
@@ -37,18 +41,60 @@ USER_AGENT = f"shared-state/{__version__}"
 def build_upstreams(
     settings: Settings, stack: AsyncExitStack, *, retry: RetryPolicy | None = None
 ) -> list[Upstream]:
-    """One adapter per configured upstream, each with its own long-lived HTTP client
-    (closed by `stack`)."""
+    """One adapter per configured upstream, of its configured API flavour, each with its
+    own long-lived HTTP client (closed by `stack`)."""
     upstreams: list[Upstream] = []
     if settings.anythingllm_base_url is not None:
         client = _client(str(settings.anythingllm_base_url), settings.anythingllm_api_key, settings)
         stack.push_async_callback(client.aclose)
-        upstreams.append(AnythingLLMBizzy(JsonApi(client, source="anythingllm", retry=retry)))
+        upstreams.append(_anythingllm(settings, client, retry))
     if settings.librechat_base_url is not None:
-        client = _client(str(settings.librechat_base_url), settings.librechat_token, settings)
+        token = settings.librechat_token if settings.librechat_api == "bizzy" else None
+        client = _client(str(settings.librechat_base_url), token, settings)
         stack.push_async_callback(client.aclose)
-        upstreams.append(LibreChatBizzy(JsonApi(client, source="librechat", retry=retry)))
+        upstreams.append(_librechat(settings, client, retry))
     return upstreams
+
+
+def _anythingllm(
+    settings: Settings, client: httpx.AsyncClient, retry: RetryPolicy | None
+) -> Upstream:
+    api = JsonApi(client, source="anythingllm", retry=retry)
+    if settings.anythingllm_api == "bizzy":
+        return AnythingLLMBizzy(api)
+    user_api = None
+    if settings.anythingllm_username and settings.anythingllm_password:
+        login = AnythingLLMLogin(
+            JsonApi(client, source="anythingllm"),
+            username=settings.anythingllm_username,
+            password=settings.anythingllm_password.get_secret_value(),
+        )
+        user_api = JsonApi(client, source="anythingllm", retry=retry, credentials=login)
+    return AnythingLLMNative(api, user_api=user_api)
+
+
+def _librechat(
+    settings: Settings, client: httpx.AsyncClient, retry: RetryPolicy | None
+) -> Upstream:
+    if settings.librechat_api == "bizzy":
+        return LibreChatBizzy(JsonApi(client, source="librechat", retry=retry))
+    credentials: Credentials
+    if settings.librechat_email and settings.librechat_password:
+        credentials = LibreChatSession(
+            JsonApi(client, source="librechat"),
+            email=settings.librechat_email,
+            password=settings.librechat_password.get_secret_value(),
+        )
+    elif settings.librechat_token is not None:
+        credentials = StaticToken(settings.librechat_token.get_secret_value())
+    else:  # Settings refuses this combination; kept for a Settings built without checks
+        raise ValueError("LibreChat's native API needs LIBRECHAT_EMAIL/PASSWORD or a token")
+    return LibreChatNative(
+        JsonApi(client, source="librechat", retry=retry, credentials=credentials),
+        max_conversations=settings.librechat_max_conversations,
+        full_scan_every=settings.librechat_full_scan_every,
+        endpoint_providers=settings.librechat_endpoint_providers,
+    )
 
 
 def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:

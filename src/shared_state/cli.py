@@ -120,7 +120,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from shared_state.app import create_app
     from shared_state.simulator import (
         SIM_ANYTHINGLLM_API_KEY,
-        SIM_LIBRECHAT_TOKEN,
+        SIM_ANYTHINGLLM_PASSWORD,
+        SIM_ANYTHINGLLM_USERNAME,
+        SIM_LIBRECHAT_EMAIL,
+        SIM_LIBRECHAT_PASSWORD,
         SimulatorServers,
     )
 
@@ -131,10 +134,14 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             settings,
             anythingllm_base_url=sims.anythingllm_url,
             anythingllm_api_key=SIM_ANYTHINGLLM_API_KEY,
-            anythingllm_api="bizzy",
+            anythingllm_username=SIM_ANYTHINGLLM_USERNAME,
+            anythingllm_password=SIM_ANYTHINGLLM_PASSWORD,
+            anythingllm_api="native",
             librechat_base_url=sims.librechat_url,
-            librechat_token=SIM_LIBRECHAT_TOKEN,
-            librechat_api="bizzy",
+            librechat_email=SIM_LIBRECHAT_EMAIL,
+            librechat_password=SIM_LIBRECHAT_PASSWORD,
+            librechat_token=None,
+            librechat_api="native",
             sync_interval_s=DEMO_SYNC_INTERVAL_S,
         )
         sock = embedded.bind("127.0.0.1", args.port)

@@ -20,8 +20,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ApiFlavour = Literal["bizzy"]
-"""Which API an upstream speaks. `native` arrives with the real-API adapters."""
+ApiFlavour = Literal["native", "bizzy"]
+"""Which API an upstream speaks: `native` (the real application's) or `bizzy` (the paths
+of the BizzyPerson platform's design)."""
 
 DEFAULT_SYNC_INTERVAL_S = 30.0
 
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
 
     anythingllm_base_url: AnyHttpUrl | None = Field(None, alias="ANYTHINGLLM_BASE_URL")
     anythingllm_api_key: SecretStr | None = Field(None, alias="ANYTHINGLLM_API_KEY")
-    anythingllm_api: ApiFlavour = Field("bizzy", alias="ANYTHINGLLM_API")
+    anythingllm_api: ApiFlavour = Field("native", alias="ANYTHINGLLM_API")
     anythingllm_username: str | None = Field(None, alias="ANYTHINGLLM_USERNAME")
     anythingllm_password: SecretStr | None = Field(None, alias="ANYTHINGLLM_PASSWORD")
 
@@ -48,7 +49,10 @@ class Settings(BaseSettings):
     librechat_token: SecretStr | None = Field(None, alias="LIBRECHAT_TOKEN")
     librechat_email: str | None = Field(None, alias="LIBRECHAT_EMAIL")
     librechat_password: SecretStr | None = Field(None, alias="LIBRECHAT_PASSWORD")
-    librechat_api: ApiFlavour = Field("bizzy", alias="LIBRECHAT_API")
+    librechat_api: ApiFlavour = Field("native", alias="LIBRECHAT_API")
+    librechat_endpoint_providers: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, alias="LIBRECHAT_ENDPOINT_PROVIDERS"
+    )
     librechat_max_conversations: int = Field(10_000, ge=1, alias="LIBRECHAT_MAX_CONVERSATIONS")
     librechat_full_scan_every: int = Field(20, ge=1, alias="LIBRECHAT_FULL_SCAN_EVERY")
 
@@ -81,6 +85,20 @@ class Settings(BaseSettings):
             return data  # absent, or invalid: the field's own validation names it
         return {**data, "SHARED_STATE_SYNC_INTERVAL_S": interval_s}
 
+    @field_validator("librechat_endpoint_providers", mode="before")
+    @classmethod
+    def _parse_endpoint_providers(cls, value: Any) -> Any:
+        """`"Ollama=ollama, groq=groq"` → `{"Ollama": "ollama", "groq": "groq"}`."""
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            endpoint, equals, provider = item.partition("=")
+            if not equals or not endpoint.strip() or not provider.strip():
+                raise ValueError("expected comma-separated endpoint=provider pairs")
+            pairs[endpoint.strip()] = provider.strip()
+        return pairs
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
@@ -94,6 +112,16 @@ class Settings(BaseSettings):
             raise ValueError("ANYTHINGLLM_USERNAME and ANYTHINGLLM_PASSWORD go together")
         if (self.librechat_email is None) != (self.librechat_password is None):
             raise ValueError("LIBRECHAT_EMAIL and LIBRECHAT_PASSWORD go together")
+        if (
+            self.librechat_base_url is not None
+            and self.librechat_api == "native"
+            and self.librechat_email is None
+            and self.librechat_token is None
+        ):
+            raise ValueError(
+                "LIBRECHAT_BASE_URL with the native API needs LIBRECHAT_EMAIL and "
+                "LIBRECHAT_PASSWORD (a service account) or LIBRECHAT_TOKEN"
+            )
         return self
 
 

@@ -1,5 +1,6 @@
 """End-to-end fixtures: the real app under uvicorn on a loopback port, against the
-packaged simulator of both upstreams on loopback ports."""
+packaged simulator of both upstreams on loopback ports (the `bizzy` flavour here; the
+native flavour's fixtures live with its tests)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
 
 def sidecar_settings(sims: SimulatorServers, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "ANYTHINGLLM_API": "bizzy",
+        "LIBRECHAT_API": "bizzy",
         "ANYTHINGLLM_BASE_URL": sims.anythingllm_url,
         "ANYTHINGLLM_API_KEY": SIM_ANYTHINGLLM_API_KEY,
         "LIBRECHAT_BASE_URL": sims.librechat_url,
@@ -75,7 +78,7 @@ async def run_service(settings: Settings) -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def sims() -> AsyncIterator[SimulatorServers]:
-    async with SimulatorServers() as servers:
+    async with SimulatorServers(flavour="bizzy") as servers:
         yield servers
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -15,6 +15,7 @@ import stamina
 from pydantic import TypeAdapter, ValidationError
 
 from shared_state.errors import (
+    UpstreamAuthError,
     UpstreamResponseInvalid,
     UpstreamStatusError,
     UpstreamUnavailable,
@@ -78,6 +79,12 @@ class JsonApi:
     def source(self) -> str:
         return self._source
 
+    def forget_cookies(self, names: Iterable[str]) -> None:
+        """Drop cookies the client's jar filed from a response: a session that keeps its
+        own (a refresh token) must not have them sent along with every request."""
+        for name in names:
+            self._client.cookies.delete(name)
+
     async def reject_credentials(self) -> None:
         """Make the credentials forget their token (an upstream that refuses a session
         with 200 and `success: false`, not with 401)."""
@@ -113,6 +120,11 @@ class JsonApi:
             await self._credentials.reject()
             headers = await self._credentials.headers()
             response = await self.send(method, path, headers=headers, **kwargs)
+            if response.status_code in _REFUSED:
+                raise UpstreamAuthError(
+                    self._source,
+                    f"{method} {path} refused fresh credentials (HTTP {response.status_code})",
+                )
         return self._raise_for_status(response, method, path)
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

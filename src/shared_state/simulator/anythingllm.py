@@ -1,6 +1,5 @@
-"""The simulated AnythingLLM, "bizzy" flavour: the paths of the older Node.js design.
-
-Routes here only render the world's data on the wire; the data lives in `world.py`.
+"""The simulated AnythingLLM: `create_anythingllm_app` for either flavour, and the "bizzy"
+flavour's routes (the paths of the older Node.js design); native ones are in `*_native.py`.
 """
 
 from __future__ import annotations
@@ -8,23 +7,26 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared_state.simulator.anythingllm_native import create_native_app
 from shared_state.simulator.control import (
     INTEGER,
     NUMBER,
     STRING,
     FieldSpec,
+    PathCounter,
     anythingllm_control_router,
     check_fields,
     install_error_handlers,
-    js_iso,
     read_json_object,
     upstream_route_class,
 )
 from shared_state.simulator.world import (
     SIM_ANYTHINGLLM_API_KEY,
     AnythingLLMWorld,
+    Flavour,
     JSONObject,
     Workspace,
+    js_iso,
 )
 
 LLM_SETTINGS: dict[str, FieldSpec] = {
@@ -82,11 +84,20 @@ def bizzy_router(world: AnythingLLMWorld, api_key: str | None) -> APIRouter:
 
 
 def create_anythingllm_app(
-    world: AnythingLLMWorld, *, api_key: str | None = SIM_ANYTHINGLLM_API_KEY
+    world: AnythingLLMWorld,
+    *,
+    api_key: str | None = SIM_ANYTHINGLLM_API_KEY,
+    flavour: Flavour = "bizzy",
 ) -> FastAPI:
-    """An ASGI app simulating AnythingLLM over `world`; `api_key=None` turns auth off."""
+    """An ASGI app simulating AnythingLLM over `world`; `api_key=None` turns auth off.
+
+    `flavour` picks the API: "bizzy" (the older design's paths) or "native" (the real one).
+    """
+    if flavour == "native":
+        return create_native_app(world, api_key)
     app = FastAPI(title="Simulated AnythingLLM (bizzy API)")
     install_error_handlers(app)
+    app.add_middleware(PathCounter, world=world)
     app.include_router(bizzy_router(world, api_key))
     app.include_router(anythingllm_control_router(world, workspace_json))
     return app

@@ -1,5 +1,5 @@
-"""HTTP machinery both simulated upstreams share: bearer auth, fault injection, the write log,
-JSON errors and body checks, and the `/_sim` control routers that edit a world while it runs.
+"""HTTP machinery both simulated upstreams share: auth hooks, fault injection, the write log,
+request stats, JSON errors and body checks, and the `/_sim` routers that edit a running world.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import math
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -19,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared_state.simulator.world import (
     READ_FAULTS,
@@ -27,11 +27,14 @@ from shared_state.simulator.world import (
     Conversation,
     JSONObject,
     LibreChatWorld,
+    Stats,
     UpstreamWorld,
     Workspace,
 )
 
 RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
+Authorizer = Callable[[Request], Response | None]
+"""Checks a request's credentials: None lets it through, a response turns it away."""
 
 HTML_PAGE = (
     "<!doctype html><html><head><title>Loading…</title></head>"
@@ -85,12 +88,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
 
-def js_iso(moment: datetime) -> str:
-    """Format a time the way JavaScript's `Date.toISOString()` does: UTC, milliseconds, `Z`."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -127,6 +124,8 @@ STRING = FieldSpec("a string", lambda v: isinstance(v, str))
 NUMBER = FieldSpec("a number", _is_number)
 INTEGER = FieldSpec("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool))
 COUNT = FieldSpec("an integer >= 0", lambda v: INTEGER.check(v) and v >= 0)
+BOOLEAN = FieldSpec("true or false", lambda v: isinstance(v, bool))
+DURATION = FieldSpec("a number >= 0", lambda v: _is_number(v) and v >= 0)
 
 
 def one_of(*choices: str) -> FieldSpec:
@@ -174,25 +173,37 @@ def _body_for_log(raw: bytes) -> Any:
         return raw.decode("utf-8", errors="replace")
 
 
-def upstream_route_class(world: UpstreamWorld, credential: str | None) -> type[APIRoute]:
+def bearer_authorizer(credential: str | None) -> Authorizer:
+    """Require `Authorization: Bearer <credential>` (None: no check); else 401 `unauthorized`."""
+
+    def authorize(request: Request) -> Response | None:
+        return None if _authorized(request, credential) else json_error(401, "unauthorized")
+
+    return authorize
+
+
+def upstream_route_class(
+    world: UpstreamWorld, credential: str | None = None, *, authorize: Authorizer | None = None
+) -> type[APIRoute]:
     """A route class for an upstream's `/api` routes: auth first, then the world's faults.
 
-    GET (and HEAD) routes suffer the read fault. Every other method is a write: it suffers
-    the write fault, and lands in the world's write log (even when unauthorized), accepted
-    if it answered 2xx.
+    `authorize` checks credentials (default: the bearer `credential`). GET (and HEAD) routes
+    suffer the read fault. Every other method is a write: it suffers the write fault, and
+    lands in the world's write log (even when unauthorized), accepted if it answered 2xx.
     """
+    check = authorize if authorize is not None else bearer_authorizer(credential)
 
     class UpstreamRoute(APIRoute):
         def get_route_handler(self) -> RouteHandler:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
-                authorized = _authorized(request, credential)
+                refusal = check(request)
                 if request.method in {"GET", "HEAD"}:
-                    if not authorized:
-                        return json_error(401, "unauthorized")
+                    if refusal is not None:
+                        return refusal
                     return await _read(world, handler, request)
-                return await _write(world, handler, request, authorized=authorized)
+                return await _write(world, handler, request, refusal=refusal)
 
             return guarded
 
@@ -243,17 +254,32 @@ async def _read(world: UpstreamWorld, handler: RouteHandler, request: Request) -
 
 
 async def _write(
-    world: UpstreamWorld, handler: RouteHandler, request: Request, *, authorized: bool
+    world: UpstreamWorld, handler: RouteHandler, request: Request, *, refusal: Response | None
 ) -> Response:
     body = _body_for_log(await request.body())
-    if not authorized:
-        response: Response = json_error(401, "unauthorized")
+    if refusal is not None:
+        response: Response = refusal
     elif world.faults.writes == "fail":
         response = json_error(500, "simulated write failure")
     else:
         response = await _answer(handler, request)
     world.record_write(request.url.path, body, accepted=200 <= response.status_code < 300)
     return response
+
+
+class PathCounter:
+    """ASGI middleware counting every HTTP request outside `/_sim` in the world's stats."""
+
+    def __init__(self, app: ASGIApp, world: UpstreamWorld) -> None:
+        self.app = app
+        self.world = world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path != "/_sim" and not path.startswith("/_sim/"):
+                self.world.stats.count_path(path)
+        await self.app(scope, receive, send)
 
 
 # --- the /_sim control API -----------------------------------------------------------------
@@ -276,14 +302,30 @@ def _writes_json(world: UpstreamWorld) -> list[JSONObject]:
     return [{"path": w.path, "body": w.body, "accepted": w.accepted} for w in world.writes]
 
 
-def _control_router(world: UpstreamWorld, records: Callable[[], JSONObject]) -> APIRouter:
-    """The control routes every upstream has; `records` renders its own collections."""
+@dataclass(frozen=True)
+class SettingsAccess:
+    """Where a flavour keeps the settings `/_sim/settings` edits: how to read and merge them."""
+
+    read: Callable[[], JSONObject]
+    merge: Callable[[JSONObject], JSONObject]
+
+
+def _control_router(
+    world: UpstreamWorld,
+    records: Callable[[], JSONObject],
+    settings: SettingsAccess | None = None,
+) -> APIRouter:
+    """The control routes every upstream has; `records` renders its own collections.
+
+    `settings` says where the flavour keeps its settings (default: `world.settings`).
+    """
     router = APIRouter(prefix="/_sim", tags=["simulator control"])
+    access = settings or SettingsAccess(read=lambda: world.settings, merge=world.merge_settings)
 
     def state() -> JSONObject:
         return {
             "user": world.user,
-            "settings": world.settings,
+            "settings": access.read(),
             **records(),
             "faults": _faults_json(world),
             "writes": _writes_json(world),
@@ -297,7 +339,7 @@ def _control_router(world: UpstreamWorld, records: Callable[[], JSONObject]) -> 
     @router.patch("/settings")
     async def patch_settings(request: Request) -> JSONResponse:
         """Merge the given keys into the settings."""
-        return JSONResponse(world.merge_settings(await read_json_object(request)))
+        return JSONResponse(access.merge(await read_json_object(request)))
 
     @router.patch("/user")
     async def patch_user(request: Request) -> JSONResponse:
@@ -332,6 +374,17 @@ def _control_router(world: UpstreamWorld, records: Callable[[], JSONObject]) -> 
         world.writes.clear()
         return Response(status_code=204)
 
+    @router.get("/stats")
+    async def get_stats() -> JSONResponse:
+        """The request counters."""
+        return JSONResponse(world.stats.as_json())
+
+    @router.delete("/stats", status_code=204)
+    async def clear_stats() -> Response:
+        """Set every request counter back to zero."""
+        world.stats = Stats()
+        return Response(status_code=204)
+
     @router.post("/reset")
     async def reset() -> JSONResponse:
         """Restore the seed data, clear the faults and the write log; answer the new state."""
@@ -351,15 +404,23 @@ _NEW_WORKSPACE_FIELDS: dict[str, FieldSpec] = {
 
 
 def anythingllm_control_router(
-    world: AnythingLLMWorld, workspace_json: Callable[[Workspace], JSONObject]
+    world: AnythingLLMWorld,
+    workspace_json: Callable[[Workspace], JSONObject],
+    *,
+    settings: SettingsAccess | None = None,
+    extra_records: Callable[[], JSONObject] | None = None,
 ) -> APIRouter:
     """The `/_sim` control routes of the simulated AnythingLLM.
 
-    Workspaces are rendered by `workspace_json`, as the app's own API flavour lists them.
+    Workspaces are rendered by `workspace_json`, as the app's own API flavour lists them;
+    `settings` and `extra_records` let a flavour show and edit its own data.
     """
-    router = _control_router(
-        world, lambda: {"workspaces": [workspace_json(ws) for ws in world.workspaces]}
-    )
+
+    def records() -> JSONObject:
+        extra = extra_records() if extra_records is not None else {}
+        return {"workspaces": [workspace_json(ws) for ws in world.workspaces], **extra}
+
+    router = _control_router(world, records, settings)
 
     @router.post("/workspaces", status_code=201)
     async def create_workspace(request: Request) -> JSONResponse:
@@ -391,7 +452,27 @@ _CONVERSATION_FIELDS: dict[str, FieldSpec] = {
     "endpoint": STRING,
     "model": STRING,
     "messageCount": COUNT,
+    "isArchived": BOOLEAN,
+    "temperature": nullable(NUMBER),
+    "pinned": BOOLEAN,
 }
+_CONVERSATION_DOCUMENT_FIELDS = ("temperature", "pinned")
+"""Control fields kept in `Conversation.fields` (null removes them)."""
+
+_BULK_FIELDS: dict[str, FieldSpec] = {
+    "count": FieldSpec("an integer from 0 to 100000", lambda v: COUNT.check(v) and v <= 100_000)
+}
+
+
+def _apply_document_fields(conversation: Conversation, body: JSONObject) -> None:
+    if "isArchived" in body:
+        conversation.is_archived = body["isArchived"]
+    for key in _CONVERSATION_DOCUMENT_FIELDS:
+        if key in body:
+            if body[key] is None:
+                conversation.fields.pop(key, None)
+            else:
+                conversation.fields[key] = body[key]
 
 
 def _find_conversation(world: LibreChatWorld, conversation_id: str) -> Conversation:
@@ -402,15 +483,22 @@ def _find_conversation(world: LibreChatWorld, conversation_id: str) -> Conversat
 
 
 def librechat_control_router(
-    world: LibreChatWorld, conversation_json: Callable[[Conversation], JSONObject]
+    world: LibreChatWorld,
+    conversation_json: Callable[[Conversation], JSONObject],
+    *,
+    extra_records: Callable[[], JSONObject] | None = None,
 ) -> APIRouter:
     """The `/_sim` control routes of the simulated LibreChat.
 
-    Conversations are rendered by `conversation_json`, as the app's own API flavour lists them.
+    Conversations are rendered by `conversation_json`, as the app's own API flavour lists them;
+    `extra_records` adds a flavour's own data to `/_sim/state`.
     """
-    router = _control_router(
-        world, lambda: {"conversations": [conversation_json(c) for c in world.conversations]}
-    )
+
+    def records() -> JSONObject:
+        extra = extra_records() if extra_records is not None else {}
+        return {"conversations": [conversation_json(c) for c in world.conversations], **extra}
+
+    router = _control_router(world, records)
 
     @router.post("/conversations", status_code=201)
     async def create_conversation(request: Request) -> JSONResponse:
@@ -424,7 +512,22 @@ def librechat_control_router(
             model=body.get("model", "gpt-4o"),
             message_count=body.get("messageCount", 0),
         )
+        _apply_document_fields(conversation, body)
         return JSONResponse(conversation_json(conversation), status_code=201)
+
+    @router.post("/conversations/bulk", status_code=201)
+    async def bulk_conversations(request: Request) -> JSONResponse:
+        """Add `{"count": n}` conversations at once, a millisecond apart, the last one newest."""
+        body = check_fields(await read_json_object(request), _BULK_FIELDS, required=("count",))
+        added = world.add_conversations(body["count"])
+        return JSONResponse(
+            {
+                "added": len(added),
+                "total": len(world.conversations),
+                "conversationIds": [c.conversation_id for c in added[:1] + added[-1:]],
+            },
+            status_code=201,
+        )
 
     @router.patch("/conversations/{conversation_id}")
     async def patch_conversation(conversation_id: str, request: Request) -> JSONResponse:
@@ -435,6 +538,7 @@ def librechat_control_router(
         conversation.endpoint = body.get("endpoint", conversation.endpoint)
         conversation.model = body.get("model", conversation.model)
         conversation.message_count = body.get("messageCount", conversation.message_count)
+        _apply_document_fields(conversation, body)
         world.touch_conversation(conversation)
         return JSONResponse(conversation_json(conversation))
 
@@ -444,5 +548,17 @@ def librechat_control_router(
         if not world.remove_conversation(conversation_id):
             raise ApiError(404, f"no conversation {conversation_id}")
         return Response(status_code=204)
+
+    @router.patch("/presets/{preset_id}")
+    async def patch_preset(preset_id: str, request: Request) -> JSONResponse:
+        """Merge fields into a preset, as a user editing it in LibreChat's UI would."""
+        if world.find_preset(preset_id) is None:
+            raise ApiError(404, f"no preset {preset_id}")
+        body = await read_json_object(request)
+        if "presetId" in body and body["presetId"] != preset_id:
+            raise ApiError(400, "presetId cannot change")
+        if "defaultPreset" in body and not isinstance(body["defaultPreset"], bool):
+            raise ApiError(400, "invalid value for defaultPreset: expected true or false")
+        return JSONResponse(world.save_preset(preset_id, body))
 
     return router

@@ -1,6 +1,5 @@
-"""The simulated LibreChat, "bizzy" flavour: the paths of the older Node.js design.
-
-Routes here only render the world's data on the wire; the data lives in `world.py`.
+"""The simulated LibreChat: `create_librechat_app` for either flavour, and the "bizzy"
+flavour's routes (the paths of the older Node.js design); native ones are in `*_native.py`.
 """
 
 from __future__ import annotations
@@ -13,19 +12,22 @@ from shared_state.simulator.control import (
     NUMBER,
     STRING,
     FieldSpec,
+    PathCounter,
     check_fields,
     install_error_handlers,
-    js_iso,
     librechat_control_router,
     one_of,
     read_json_object,
     upstream_route_class,
 )
+from shared_state.simulator.librechat_native import create_native_app
 from shared_state.simulator.world import (
     SIM_LIBRECHAT_TOKEN,
     Conversation,
+    Flavour,
     JSONObject,
     LibreChatWorld,
+    js_iso,
 )
 
 USER_SETTINGS: dict[str, FieldSpec] = {
@@ -80,11 +82,21 @@ def bizzy_router(world: LibreChatWorld, token: str | None) -> APIRouter:
 
 
 def create_librechat_app(
-    world: LibreChatWorld, *, token: str | None = SIM_LIBRECHAT_TOKEN
+    world: LibreChatWorld,
+    *,
+    token: str | None = SIM_LIBRECHAT_TOKEN,
+    flavour: Flavour = "bizzy",
 ) -> FastAPI:
-    """An ASGI app simulating LibreChat over `world`; `token=None` turns auth off."""
+    """An ASGI app simulating LibreChat over `world`; `token=None` turns auth off.
+
+    `flavour` picks the API: "bizzy" (the older design's paths, guarded by `token`) or
+    "native" (the real one, where a client logs in by e-mail and password; `token` is unused).
+    """
+    if flavour == "native":
+        return create_native_app(world)
     app = FastAPI(title="Simulated LibreChat (bizzy API)")
     install_error_handlers(app)
+    app.add_middleware(PathCounter, world=world)
     app.include_router(bizzy_router(world, token))
     app.include_router(librechat_control_router(world, conversation_json))
     return app

@@ -18,7 +18,7 @@ from shared_state import embedded
 from shared_state.simulator.anythingllm import create_anythingllm_app
 from shared_state.simulator.control import release_slow_reads
 from shared_state.simulator.librechat import create_librechat_app
-from shared_state.simulator.world import World
+from shared_state.simulator.world import Flavour, World
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class SimulatorServers:
     """An async context manager serving simulated AnythingLLM and LibreChat on loopback.
 
     Port 0 (the default) picks a free port; the URLs are known once the context is entered.
+    `flavour` picks both upstreams' API: "native" (the real ones, the default) or "bizzy".
     """
 
     def __init__(
@@ -67,9 +68,11 @@ class SimulatorServers:
         host: str = "127.0.0.1",
         anythingllm_port: int = 0,
         librechat_port: int = 0,
+        flavour: Flavour = "native",
     ) -> None:
         self.world = world if world is not None else World.seed()
         self.host = host
+        self.flavour: Flavour = flavour
         self._ports = (anythingllm_port, librechat_port)
         self._served: tuple[_Served, _Served] | None = None
 
@@ -92,11 +95,15 @@ class SimulatorServers:
         if self._served is not None:
             raise RuntimeError("the simulators are already running")
         anythingllm = _Served(
-            create_anythingllm_app(self.world.anythingllm), self.host, self._ports[0]
+            create_anythingllm_app(self.world.anythingllm, flavour=self.flavour),
+            self.host,
+            self._ports[0],
         )
         try:
             librechat = _Served(
-                create_librechat_app(self.world.librechat), self.host, self._ports[1]
+                create_librechat_app(self.world.librechat, flavour=self.flavour),
+                self.host,
+                self._ports[1],
             )
         except OSError:
             anythingllm.sock.close()
@@ -120,17 +127,24 @@ class SimulatorServers:
         await asyncio.gather(*(one.stop() for one in served))
 
 
-async def _serve_until_stopped(host: str, anythingllm_port: int, librechat_port: int) -> None:
+async def _serve_until_stopped(
+    host: str, anythingllm_port: int, librechat_port: int, flavour: Flavour
+) -> None:
     async with SimulatorServers(
-        host=host, anythingllm_port=anythingllm_port, librechat_port=librechat_port
+        host=host,
+        anythingllm_port=anythingllm_port,
+        librechat_port=librechat_port,
+        flavour=flavour,
     ) as servers:
-        logger.info("simulated AnythingLLM at %s", servers.anythingllm_url)
-        logger.info("simulated LibreChat at %s", servers.librechat_url)
+        logger.info("simulated AnythingLLM (%s API) at %s", flavour, servers.anythingllm_url)
+        logger.info("simulated LibreChat (%s API) at %s", flavour, servers.librechat_url)
         await embedded.stop_requested()
     logger.info("simulators stopped")
 
 
-def run_simulators(host: str, anythingllm_port: int, librechat_port: int) -> None:
+def run_simulators(
+    host: str, anythingllm_port: int, librechat_port: int, flavour: Flavour = "native"
+) -> None:
     """Serve both simulated upstreams on these ports until Ctrl-C or SIGTERM."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_stopped(host, anythingllm_port, librechat_port))
+        asyncio.run(_serve_until_stopped(host, anythingllm_port, librechat_port, flavour))

@@ -19,7 +19,22 @@ SIM_ANYTHINGLLM_API_KEY = "sim-anythingllm-key"
 """The API key the simulated AnythingLLM expects by default."""
 
 SIM_LIBRECHAT_TOKEN = "sim-librechat-token"  # noqa: S105 - a fixed key of the simulator
-"""The bearer token the simulated LibreChat expects by default."""
+"""The bearer token the simulated LibreChat expects by default (bizzy flavour)."""
+
+SIM_ANYTHINGLLM_USERNAME = "ada"
+"""The user name the native AnythingLLM's multi-user login accepts."""
+
+SIM_ANYTHINGLLM_PASSWORD = "sim-anythingllm-password"  # noqa: S105 - a fixed login of the simulator
+"""The password the native AnythingLLM's multi-user login accepts."""
+
+SIM_LIBRECHAT_EMAIL = "ada@example.com"
+"""The e-mail address the native LibreChat's login accepts."""
+
+SIM_LIBRECHAT_PASSWORD = "sim-librechat-password"  # noqa: S105 - a fixed login of the simulator
+"""The password the native LibreChat's login accepts."""
+
+Flavour = Literal["bizzy", "native"]
+FLAVOURS: tuple[Flavour, ...] = get_args(Flavour)
 
 ReadFault = Literal["ok", "error", "html", "malformed", "wrong_shape", "slow"]
 WriteFault = Literal["ok", "fail"]
@@ -31,6 +46,51 @@ DEFAULT_SLOW_DELAY_S = 30.0
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def js_iso(moment: datetime) -> str:
+    """Format a time the way JavaScript's `Date.toISOString()` does: UTC, milliseconds, `Z`."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def to_millis(moment: datetime) -> datetime:
+    """Drop the microseconds below a millisecond, as MongoDB and JavaScript dates do."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def object_id(kind: int, number: int) -> str:
+    """A deterministic 24-hex-digit MongoDB-style id: `kind` tells collections apart."""
+    return f"66{kind:02x}{number:020x}"
+
+
+ONE_MS = timedelta(milliseconds=1)
+
+
+@dataclass
+class Stats:
+    """Counters of what an upstream was asked: for tests asserting how a client behaves.
+
+    `logins` and `refreshes` count requests (whatever their outcome); the other counters
+    count the outcome they name. `paths` counts every request outside `/_sim`, by path.
+    """
+
+    logins: int = 0
+    login_rejections_429: int = 0
+    refreshes: int = 0
+    refresh_failures: int = 0
+    convo_page_requests: int = 0
+    forbidden_calls: int = 0
+    vector_resets: int = 0
+    paths: dict[str, int] = field(default_factory=dict)
+
+    def count_path(self, path: str) -> None:
+        """Count one request to `path`."""
+        self.paths[path] = self.paths.get(path, 0) + 1
+
+    def as_json(self) -> JSONObject:
+        """The counters as a JSON object."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"paths": dict(self.paths)}
 
 
 @dataclass
@@ -53,7 +113,11 @@ class WriteRecord:
 
 @dataclass
 class Workspace:
-    """An AnythingLLM workspace; `documents` counts the documents embedded in it."""
+    """An AnythingLLM workspace; `documents` counts the documents embedded in it.
+
+    `options` holds the other columns of the real `workspaces` table under their own names
+    (`openAiHistory`, `topN`, `chatMode`, ...); columns left out have their default.
+    """
 
     id: int
     name: str
@@ -63,11 +127,17 @@ class Workspace:
     chat_provider: str | None = None
     chat_model: str | None = None
     documents: int = 0
+    options: JSONObject = field(default_factory=dict)
+    threads: list[JSONObject] = field(default_factory=list)
 
 
 @dataclass
 class Conversation:
-    """A LibreChat conversation (its messages are only counted)."""
+    """A LibreChat conversation (its messages are only counted).
+
+    `fields` holds the other document fields under LibreChat's names: the conversation's
+    preset (`temperature`, `max_tokens`, ...) and optional ones such as `pinned`.
+    """
 
     conversation_id: str
     title: str
@@ -76,6 +146,9 @@ class Conversation:
     created_at: datetime
     updated_at: datetime
     message_count: int
+    mongo_id: str = ""
+    is_archived: bool = False
+    fields: JSONObject = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -90,6 +163,7 @@ class UpstreamWorld:
     settings: JSONObject
     faults: Faults = field(default_factory=Faults)
     writes: list[WriteRecord] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
 
     @classmethod
     def seed(cls) -> Self:
@@ -97,7 +171,7 @@ class UpstreamWorld:
         raise NotImplementedError
 
     def reset(self) -> None:
-        """Restore the seed data in place, and clear the faults and the write log."""
+        """Restore the seed data in place; clear faults, write log, stats and sessions."""
         fresh = self.seed()
         for f in fields(self):
             setattr(self, f.name, getattr(fresh, f.name))
@@ -136,11 +210,60 @@ _SEED_WORKSPACES: tuple[tuple[str, float | None, str | None, str | None, int, fl
 )
 
 
+# Extra columns of some seed workspaces (native flavour), by workspace number.
+_SEED_WORKSPACE_OPTIONS: dict[int, JSONObject] = {
+    1: {"openAiPrompt": "Answer using the workspace documents when they help."},
+    2: {"openAiHistory": 30, "topN": 6, "chatMode": "query", "similarityThreshold": 0.5},
+    3: {"chatMode": "automatic", "queryRefusalResponse": "Sorry, I can only help with support."},
+}
+_SEED_THREADS: dict[int, list[JSONObject]] = {
+    1: [{"user_id": 1, "slug": "3f2c9a10-6d1e-4b7a-9c55-0e8f1a2b3c4d", "name": "Thread"}],
+    2: [
+        {"user_id": 1, "slug": "7a1d2e3f-4b5c-4d6e-8f90-a1b2c3d4e5f6", "name": "API review"},
+        {"user_id": None, "slug": "9b8c7d6e-5f4a-4b3c-9d2e-1f0a9b8c7d6e", "name": "Release notes"},
+    ],
+}
+
+_SEED_ENV: dict[str, str] = {
+    "LLMProvider": "openai",
+    "OpenAiKey": f"sk-{SECRET_CANARY}-openai",
+    "OpenAiModelPref": "gpt-4o",
+    "OllamaLLMBasePath": "http://ollama:11434",
+    "OllamaLLMModelPref": "llama3.1:8b",
+    "OllamaLLMTokenLimit": "8192",
+    "EmbeddingEngine": "openai",
+    "EmbeddingModelPref": "text-embedding-3-small",
+    "VectorDB": "lancedb",
+    "StorageDir": "/app/server/storage",
+    "AuthToken": f"{SECRET_CANARY}-auth",
+    "JWTSecret": f"{SECRET_CANARY}-jwt",
+}
+
+THIRTY_DAYS_S = 30 * 24 * 3600.0
+
+
+@dataclass
+class AnythingLLMAuth:
+    """The native AnythingLLM's internal-API login: mode, credentials and JWT lifetime."""
+
+    multi_user: bool = True
+    username: str = SIM_ANYTHINGLLM_USERNAME
+    password: str = SIM_ANYTHINGLLM_PASSWORD
+    jwt_ttl_s: float = THIRTY_DAYS_S
+    jwt_secret: str = f"{SECRET_CANARY}-allm-jwt-secret"
+
+
 @dataclass(kw_only=True)
 class AnythingLLMWorld(UpstreamWorld):
-    """The simulated AnythingLLM: its admin user, system settings and workspaces."""
+    """The simulated AnythingLLM: its admin user, system settings and workspaces.
+
+    `settings` is what the bizzy flavour serves; `env` holds the native flavour's settings
+    as AnythingLLM keeps them, env-like strings under their `update-env` names.
+    """
 
     workspaces: list[Workspace] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    auth: AnythingLLMAuth = field(default_factory=AnythingLLMAuth)
 
     @classmethod
     def seed(cls) -> Self:
@@ -177,12 +300,14 @@ class AnythingLLMWorld(UpstreamWorld):
                 chat_provider=provider,
                 chat_model=model,
                 documents=documents,
+                options=dict(_SEED_WORKSPACE_OPTIONS.get(number, {})),
+                threads=[dict(thread) for thread in _SEED_THREADS.get(number, [])],
             )
             for number, (name, temp, provider, model, documents, days) in enumerate(
                 _SEED_WORKSPACES, start=1
             )
         ]
-        return cls(user=user, settings=settings, workspaces=workspaces)
+        return cls(user=user, settings=settings, workspaces=workspaces, env=dict(_SEED_ENV))
 
     def find_workspace(self, slug: str) -> Workspace | None:
         """Return the workspace with this slug, or None."""
@@ -271,8 +396,25 @@ _SEED_CONVERSATION_TITLES: tuple[str, ...] = (
 )
 
 
+_ARCHIVED_SEED_CONVERSATIONS = frozenset({5, 12, 21})
+_PINNED_SEED_CONVERSATIONS = frozenset({33, 39})
+
+
+def _seed_conversation_fields(number: int) -> JSONObject:
+    """The preset fields of seed conversation `number`: four patterns, in turn."""
+    pattern: JSONObject = (
+        {},
+        {"temperature": 0.7},
+        {"temperature": 0.2, "max_tokens": 2048},
+        {"temperature": 1, "top_p": 0.9, "maxContextTokens": 128000},
+    )[number % 4]
+    if number in _PINNED_SEED_CONVERSATIONS:
+        return {**pattern, "pinned": True}
+    return dict(pattern)
+
+
 def _seed_conversations() -> list[Conversation]:
-    """Forty conversations about a day and a half apart, newest first."""
+    """Forty conversations about a day and a half apart, newest first; three are archived."""
     conversations = []
     for number, title in enumerate(_SEED_CONVERSATION_TITLES, start=1):
         created = _SEED_EPOCH + timedelta(
@@ -290,23 +432,114 @@ def _seed_conversations() -> list[Conversation]:
                 created_at=created,
                 updated_at=created + timedelta(minutes=3 + (53 * number) % 600),
                 message_count=2 * (1 + (5 * number) % 14),
+                mongo_id=object_id(1, number),
+                is_archived=number in _ARCHIVED_SEED_CONVERSATIONS,
+                fields=_seed_conversation_fields(number),
             )
         )
     conversations.reverse()
     return conversations
 
 
+_LC_USER_ID = "665f0c1a2b3c4d5e6f708192"
+_LC_USER_CREATED = "2026-06-01T10:00:00.000Z"
+SEVEN_DAYS_S = 7 * 24 * 3600.0
+PRESET_ORDER_DEFAULT = 10000
+"""Where a preset without `order` sorts, as in LibreChat's `getPresets`."""
+
+
+def _seed_presets() -> list[JSONObject]:
+    """The default preset and one other."""
+    return [
+        {
+            "_id": object_id(3, 1),
+            "presetId": "preset-default",
+            "title": "Default",
+            "user": _LC_USER_ID,
+            "endpoint": "openAI",
+            "model": "gpt-4o",
+            "temperature": 0.7,
+            "max_tokens": 4096,
+            "defaultPreset": True,
+            "order": 0,
+            "createdAt": "2026-06-02T09:00:00.000Z",
+            "updatedAt": "2026-06-02T09:00:00.000Z",
+            "__v": 0,
+        },
+        {
+            "_id": object_id(3, 2),
+            "presetId": "preset-creative",
+            "title": "Creative writing",
+            "user": _LC_USER_ID,
+            "endpoint": "anthropic",
+            "model": "claude-sonnet-4-6",
+            "temperature": 1,
+            "maxOutputTokens": 8192,
+            "createdAt": "2026-06-03T15:30:00.000Z",
+            "updatedAt": "2026-06-03T15:30:00.000Z",
+            "__v": 0,
+        },
+    ]
+
+
+@dataclass
+class RefreshSession:
+    """One LibreChat login session: the hash of its current refresh token, and when it ends."""
+
+    session_id: str
+    token_hash: str
+    expires_at: float
+
+
+@dataclass
+class LoginWindow:
+    """The login rate limiter's fixed window for one client address."""
+
+    started: float
+    attempts: int = 0
+
+
+@dataclass
+class LibreChatAuth:
+    """The native LibreChat's login: credentials, limits, issued tokens and sessions.
+
+    Times in `access_tokens` (token -> `exp`) and `sessions` are seconds since the epoch;
+    login windows use the monotonic clock.
+    """
+
+    email: str = SIM_LIBRECHAT_EMAIL
+    password: str = SIM_LIBRECHAT_PASSWORD
+    access_token_ttl_s: float = 900.0
+    refresh_token_ttl_s: float = SEVEN_DAYS_S
+    login_max: int = 7
+    login_window_s: float = 300.0
+    two_factor: bool = False
+    jwt_secret: str = f"{SECRET_CANARY}-lc-jwt-secret"
+    refresh_secret: str = f"{SECRET_CANARY}-lc-refresh-secret"
+    access_tokens: dict[str, float] = field(default_factory=dict)
+    sessions: dict[str, RefreshSession] = field(default_factory=dict)
+    login_windows: dict[str, LoginWindow] = field(default_factory=dict)
+
+
 @dataclass(kw_only=True)
 class LibreChatWorld(UpstreamWorld):
-    """The simulated LibreChat: its user, user settings and conversations (newest first)."""
+    """The simulated LibreChat: its user, user settings and conversations (newest first).
+
+    `settings` is the bizzy flavour's; `profile` holds the rest of the native user document
+    (secrets included, which the native API never sends), `presets` the user's presets.
+    """
 
     conversations: list[Conversation] = field(default_factory=list)
+    profile: JSONObject = field(default_factory=dict)
+    presets: list[JSONObject] = field(default_factory=list)
+    auth: LibreChatAuth = field(default_factory=LibreChatAuth)
+    legacy_convos: bool = False
 
     @classmethod
     def seed(cls) -> Self:
-        """Build the seed LibreChat data: one admin user and forty conversations."""
+        """Build the seed LibreChat data: one admin user, forty conversations, two presets."""
         user: JSONObject = {
-            "id": "665f0c1a2b3c4d5e6f708192",
+            "id": _LC_USER_ID,
             "username": "ada",
             "email": "ada@example.com",
             "name": "Ada Lovelace",
@@ -322,7 +555,43 @@ class LibreChatWorld(UpstreamWorld):
             "theme": "dark",
             "fontSize": "medium",
         }
-        return cls(user=user, settings=settings, conversations=_seed_conversations())
+        profile: JSONObject = {
+            "emailVerified": True,
+            "avatar": None,
+            "plugins": [],
+            "termsAccepted": True,
+            "personalization": {"memories": True},
+            "favorites": [{"model": "gpt-4o", "endpoint": "openAI"}, {"agentId": "agent_research"}],
+            "createdAt": _LC_USER_CREATED,
+            "updatedAt": "2026-06-20T08:00:00.000Z",
+            "totpSecret": f"{SECRET_CANARY}-totp",
+            "backupCodes": [{"codeHash": f"{SECRET_CANARY}-backup", "used": False}],
+            "__v": 0,
+        }
+        return cls(
+            user=user,
+            settings=settings,
+            conversations=_seed_conversations(),
+            profile=profile,
+            presets=_seed_presets(),
+        )
+
+    def next_stamp(self) -> datetime:
+        """Now (to the millisecond), but always after the newest conversation's `updatedAt`.
+
+        So every change gets a distinct, increasing time even within one millisecond.
+        """
+        newest = max((c.updated_at for c in self.conversations), default=None)
+        now = to_millis(utcnow())
+        return now if newest is None or now > newest else newest + ONE_MS
+
+    def _next_number(self) -> int:
+        numbers = [
+            int(c.conversation_id[2:])
+            for c in self.conversations
+            if re.fullmatch(r"c-\d+", c.conversation_id)
+        ]
+        return max(numbers, default=0) + 1
 
     def find_conversation(self, conversation_id: str) -> Conversation | None:
         """Return the conversation with this id, or None."""
@@ -338,29 +607,46 @@ class LibreChatWorld(UpstreamWorld):
         now: datetime | None = None,
     ) -> Conversation:
         """Start a conversation with the next id, created now, and put it first."""
-        numbers = [
-            int(c.conversation_id[2:])
-            for c in self.conversations
-            if re.fullmatch(r"c-\d+", c.conversation_id)
-        ]
-        stamp = now or utcnow()
+        number = self._next_number()
+        stamp = now or self.next_stamp()
         conversation = Conversation(
-            conversation_id=f"c-{max(numbers, default=0) + 1:04d}",
+            conversation_id=f"c-{number:04d}",
             title=title,
             endpoint=endpoint,
             model=model,
             created_at=stamp,
             updated_at=stamp,
             message_count=message_count,
+            mongo_id=object_id(1, number),
         )
         self.conversations.insert(0, conversation)
         return conversation
+
+    def add_conversations(self, count: int) -> list[Conversation]:
+        """Start `count` conversations at once, a millisecond apart, newest first in line."""
+        first = self._next_number()
+        start = self.next_stamp()
+        added = [
+            Conversation(
+                conversation_id=f"c-{number:04d}",
+                title=f"Bulk conversation {number}",
+                endpoint="openAI",
+                model="gpt-4o",
+                created_at=start + i * ONE_MS,
+                updated_at=start + i * ONE_MS,
+                message_count=0,
+                mongo_id=object_id(1, number),
+            )
+            for i, number in enumerate(range(first, first + count))
+        ]
+        self.conversations[:0] = reversed(added)
+        return added
 
     def touch_conversation(
         self, conversation: Conversation, *, now: datetime | None = None
     ) -> None:
         """Mark the conversation as updated now, which makes it the most recent one."""
-        conversation.updated_at = now or utcnow()
+        conversation.updated_at = now or self.next_stamp()
         self.conversations.remove(conversation)
         self.conversations.insert(0, conversation)
 
@@ -371,6 +657,55 @@ class LibreChatWorld(UpstreamWorld):
             return False
         self.conversations.remove(conversation)
         return True
+
+    def find_preset(self, preset_id: str) -> JSONObject | None:
+        """Return the preset with this `presetId`, or None."""
+        return next((p for p in self.presets if p.get("presetId") == preset_id), None)
+
+    def save_preset(self, preset_id: str, changes: JSONObject) -> JSONObject:
+        """Upsert a preset as LibreChat's `savePreset` does, and return it.
+
+        `defaultPreset: true` makes it the default (order 0) and clears the flag and order
+        of every other preset; `defaultPreset: false` removes both from this one.
+        """
+        now = js_iso(utcnow())
+        preset = self.find_preset(preset_id)
+        if preset is None:
+            number = 1 + max((int(p["_id"][4:], 16) for p in self.presets), default=0)
+            preset = {"_id": object_id(3, number), "presetId": preset_id, "createdAt": now}
+            self.presets.append(preset)
+        changes = {k: v for k, v in changes.items() if k not in {"_id", "user", "createdAt"}}
+        default = changes.pop("defaultPreset", None)
+        preset.update(changes)
+        if default is True:
+            preset.update(defaultPreset=True, order=0)
+            for other in self.presets:
+                if other is not preset:
+                    other.pop("defaultPreset", None)
+                    other.pop("order", None)
+        elif default is False:
+            preset.pop("defaultPreset", None)
+            preset.pop("order", None)
+        preset.update(user=self.user.get("id"), updatedAt=now, __v=0)
+        return preset
+
+    def delete_presets(self, preset_id: str | None) -> int:
+        """Delete the preset with this id, or every preset for None; return how many went."""
+        kept = [p for p in self.presets if preset_id is not None and p.get("presetId") != preset_id]
+        deleted = len(self.presets) - len(kept)
+        self.presets[:] = kept
+        return deleted
+
+    def presets_in_order(self) -> list[JSONObject]:
+        """The presets as `GET /api/presets` lists them: by `order`, then newest update first."""
+        by_update = sorted(self.presets, key=lambda p: str(p.get("updatedAt", "")), reverse=True)
+        return sorted(by_update, key=lambda p: _preset_order(p.get("order")))
+
+
+def _preset_order(order: Any) -> float:
+    if isinstance(order, int | float) and not isinstance(order, bool):
+        return float(order)
+    return float(PRESET_ORDER_DEFAULT)
 
 
 @dataclass

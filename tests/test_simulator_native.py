@@ -481,6 +481,22 @@ async def test_allm_control_settings_patch_edits_native_settings(
     assert (await allm.patch("/_sim/settings", json={"MaxTokens": 1})).status_code == 400
 
 
+async def test_allm_control_can_refuse_a_provider(allm: httpx.AsyncClient) -> None:
+    """A provider the control marks unsupported fails update-env after earlier keys applied."""
+    response = await allm.put("/_sim/llm-providers", json={"unsupported": ["cerebras"]})
+    assert response.json()["unsupported"] == ["cerebras"]
+    assert "cerebras" not in response.json()["supported"]
+    body = {"CerebrasModelPref": "llama-3.3-70b", "LLMProvider": "cerebras"}
+    answer = (await allm.post("/api/v1/system/update-env", json=body)).json()
+    assert answer == {
+        "newValues": {"CerebrasModelPref": "llama-3.3-70b"},
+        "error": "cerebras is not a valid LLM provider.",
+    }
+    state = (await allm.get("/_sim/state")).json()
+    assert (state["settings"]["LLMProvider"], state["settings"]["LLMModel"]) == ("openai", "gpt-4o")
+    assert state["settings"]["CerebrasModelPref"] == "llama-3.3-70b"
+
+
 # --- LibreChat: login, tokens, refresh ---------------------------------------------------------
 
 
@@ -889,6 +905,7 @@ async def test_lc_control_patches_a_preset(lc: httpx.AsyncClient) -> None:
         ("POST", "/api/user/settings"),
         ("GET", "/api/conversations"),
         ("GET", "/api/nothing"),
+        ("DELETE", "/api"),
     ],
 )
 async def test_lc_unknown_api_paths_are_json_404(

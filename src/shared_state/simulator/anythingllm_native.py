@@ -40,25 +40,25 @@ from shared_state.simulator.world import (
     js_iso,
 )
 
-Check = Callable[[str], str | None]
-"""One `update-env` validity check: an error message, or None when the value passes."""
+Check = Callable[[str, AnythingLLMWorld], str | None]
+"""One `update-env` validity check of a value: an error message, or None when it passes."""
 
 MASK = "******"
 """A value containing this is a masked secret posted back unchanged: `update-env` skips it."""
 
 
-def _is_not_empty(value: str) -> str | None:
+def _is_not_empty(value: str, _world: AnythingLLMWorld) -> str | None:
     return None if value else "Value cannot be empty"
 
 
-def _valid_url(value: str) -> str | None:
+def _valid_url(value: str, _world: AnythingLLMWorld) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         return "Not a valid URL"
     return "URL cannot end with a slash" if value.endswith("/") else None
 
 
-def _non_zero(value: str) -> str | None:
+def _non_zero(value: str, _world: AnythingLLMWorld) -> str | None:
     try:
         number = float(value)
     except ValueError:
@@ -68,15 +68,15 @@ def _non_zero(value: str) -> str | None:
     return "Value must be greater than zero" if number <= 0 else None
 
 
-def _valid_openai_key(value: str) -> str | None:
+def _valid_openai_key(value: str, _world: AnythingLLMWorld) -> str | None:
     return None if value.startswith("sk-") else "OpenAI Key must start with sk-"
 
 
-def _valid_anthropic_key(value: str) -> str | None:
+def _valid_anthropic_key(value: str, _world: AnythingLLMWorld) -> str | None:
     return None if value.startswith("sk-ant-") else "Anthropic Key must start with sk-ant-"
 
 
-def _requires_force_mode(_value: str) -> str | None:
+def _requires_force_mode(_value: str, _world: AnythingLLMWorld) -> str | None:
     return "Cannot set this setting."
 
 
@@ -151,10 +151,15 @@ SUPPORTED_VECTOR_DBS = [
 
 
 def _one_of(choices: list[str], message: Callable[[str], str]) -> Check:
-    return lambda value: None if value in choices else message(value)
+    return lambda value, _world: None if value in choices else message(value)
 
 
-_supported_llm = _one_of(SUPPORTED_LLM_PROVIDERS, lambda v: f"{v} is not a valid LLM provider.")
+def _supported_llm(value: str, world: AnythingLLMWorld) -> str | None:
+    if value in SUPPORTED_LLM_PROVIDERS and value not in world.unsupported_providers:
+        return None
+    return f"{value} is not a valid LLM provider."
+
+
 _supported_embedding = _one_of(
     SUPPORTED_EMBEDDING_ENGINES,
     lambda _v: (
@@ -183,6 +188,30 @@ class EnvKey:
     writable: bool = True
     resets_vectors: bool = False
 
+
+_OTHER_MODEL_KEYS: dict[str, str] = {
+    "fireworksai": "FireworksAiLLMModelPref",
+    "perplexity": "PerplexityModelPref",
+    "cohere": "CohereModelPref",
+    "koboldcpp": "KoboldCPPModelPref",
+    "novita": "NovitaLLMModelPref",
+    "apipie": "ApipieLLMModelPref",
+    "nvidia-nim": "NvidiaNimLLMModelPref",
+    "ppio": "PPIOModelPref",
+    "moonshotai": "MoonshotAiModelPref",
+    "cometapi": "CometApiLLMModelPref",
+    "foundry": "FoundryModelPref",
+    "zai": "ZAiModelPref",
+    "giteeai": "GiteeAIModelPref",
+    "docker-model-runner": "DockerModelRunnerModelPref",
+    "privatemode": "PrivateModeModelPref",
+    "sambanova": "SambaNovaLLMModelPref",
+    "lemonade": "LemonadeLLMModelPref",
+    "omlx": "OMLXLLMModelPref",
+    "minimax": "MinimaxModelPref",
+    "cerebras": "CerebrasModelPref",
+}
+"""The model keys of the less common providers (reference A4.3)."""
 
 _MODEL = EnvKey(checks=(_is_not_empty,))
 _URL = EnvKey(checks=(_is_not_empty, _valid_url))
@@ -240,6 +269,7 @@ ENV_KEYS: dict[str, EnvKey] = {
     "XAIApiKey": _KEY,
     "XAIModelPref": _MODEL,
     "AwsBedrockLLMModel": _MODEL,
+    **{key: _MODEL for key in _OTHER_MODEL_KEYS.values()},
     # Embedder
     "EmbeddingEngine": EnvKey(
         checks=(_supported_embedding,), default="native", resets_vectors=True
@@ -281,6 +311,7 @@ PROVIDER_MODEL_KEYS: dict[str, str] = {
     "deepseek": "DeepSeekModelPref",
     "xai": "XAIModelPref",
     "bedrock": "AwsBedrockLLMModel",
+    **_OTHER_MODEL_KEYS,
 }
 """Which `*ModelPref` key holds each provider's model: what `LLMModel` resolves."""
 
@@ -312,11 +343,8 @@ def current_settings(world: AnythingLLMWorld) -> JSONObject:
         value = _env_value(world, key)
         if value is not None:
             settings[key] = value
-        if key == "LLMProvider":
-            model_key = PROVIDER_MODEL_KEYS.get(value or "")
-            model = _env_value(world, model_key) if model_key else None
-            if model is not None:
-                settings["LLMModel"] = model
+        if key == "LLMProvider" and (model := llm_model(world)) is not None:
+            settings["LLMModel"] = model
     return settings
 
 
@@ -339,7 +367,7 @@ def update_env(world: AnythingLLMWorld, body: JSONObject) -> JSONObject | None:
     error = ""
     for key in keys:
         spec, value = ENV_KEYS[key], body[key]
-        errors = [message for check in spec.checks if (message := check(value)) is not None]
+        errors = [m for check in spec.checks if (m := check(value, world)) is not None]
         if errors:
             error = "\n".join(errors)
             break
@@ -349,6 +377,21 @@ def update_env(world: AnythingLLMWorld, body: JSONObject) -> JSONObject | None:
         if spec.resets_vectors and previous != value:
             world.stats.vector_resets += 1
     return {"newValues": new_values, "error": error or False}
+
+
+def env_view(world: AnythingLLMWorld) -> JSONObject:
+    """The native settings as `/_sim` shows them: raw values (secrets too), plus `LLMModel`."""
+    view: JSONObject = dict(world.env)
+    model = llm_model(world)
+    if model is not None:
+        view["LLMModel"] = model
+    return view
+
+
+def llm_model(world: AnythingLLMWorld) -> str | None:
+    """The active provider's model, as `getBaseLLMProviderModel` resolves it."""
+    model_key = PROVIDER_MODEL_KEYS.get(world.env.get("LLMProvider") or "")
+    return _env_value(world, model_key) if model_key else None
 
 
 def merge_env(world: AnythingLLMWorld, changes: JSONObject) -> JSONObject:
@@ -361,7 +404,7 @@ def merge_env(world: AnythingLLMWorld, changes: JSONObject) -> JSONObject:
             world.env.pop(key, None)
         else:
             world.env[key] = value
-    return dict(world.env)
+    return env_view(world)
 
 
 _WORKSPACE_DEFAULTS: JSONObject = {
@@ -708,6 +751,19 @@ def developer_router(world: AnythingLLMWorld, api_key: str | None) -> APIRouter:
 
 
 _AUTH_FIELDS: dict[str, FieldSpec] = {"multi_user": BOOLEAN, "jwt_ttl_s": DURATION}
+_PROVIDER_FIELDS: dict[str, FieldSpec] = {
+    "unsupported": FieldSpec(
+        "a list of strings", lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v)
+    )
+}
+
+
+def _providers_json(world: AnythingLLMWorld) -> JSONObject:
+    unsupported = world.unsupported_providers
+    return {
+        "supported": [p for p in SUPPORTED_LLM_PROVIDERS if p not in unsupported],
+        "unsupported": list(unsupported),
+    }
 
 
 def _auth_json(world: AnythingLLMWorld) -> JSONObject:
@@ -715,7 +771,7 @@ def _auth_json(world: AnythingLLMWorld) -> JSONObject:
 
 
 def native_control_router(world: AnythingLLMWorld) -> APIRouter:
-    """The `/_sim` routes only the native flavour has: the login mode and JWT lifetime."""
+    """The `/_sim` routes only the native flavour has: login mode, JWT lifetime, providers."""
     router = APIRouter(prefix="/_sim", tags=["simulator control"])
 
     @router.get("/auth")
@@ -732,6 +788,19 @@ def native_control_router(world: AnythingLLMWorld) -> APIRouter:
         if "jwt_ttl_s" in changes:
             world.auth.jwt_ttl_s = float(changes["jwt_ttl_s"])
         return JSONResponse(_auth_json(world))
+
+    @router.get("/llm-providers")
+    async def get_llm_providers() -> JSONResponse:
+        """Which LLM providers `update-env` accepts."""
+        return JSONResponse(_providers_json(world))
+
+    @router.put("/llm-providers")
+    async def put_llm_providers(request: Request) -> JSONResponse:
+        """`{"unsupported": [...]}`: providers `update-env` refuses, as an older server would."""
+        changes = check_fields(await read_json_object(request), _PROVIDER_FIELDS)
+        if "unsupported" in changes:
+            world.unsupported_providers = list(changes["unsupported"])
+        return JSONResponse(_providers_json(world))
 
     return router
 
@@ -765,7 +834,7 @@ def create_native_app(world: AnythingLLMWorld, api_key: str | None) -> FastAPI:
             world,
             workspace_json,
             settings=SettingsAccess(
-                read=lambda: dict(world.env), merge=lambda c: merge_env(world, c)
+                read=lambda: env_view(world), merge=lambda c: merge_env(world, c)
             ),
             extra_records=lambda: {"auth": _auth_json(world), "stats": world.stats.as_json()},
         )

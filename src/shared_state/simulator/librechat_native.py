@@ -777,6 +777,7 @@ _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def install_catch_alls(app: FastAPI, world: LibreChatWorld) -> None:
     """Forbidden paths (403, counted), unknown `/api` paths (JSON 404), then the SPA."""
 
+    @app.api_route("/api", methods=_ALL_METHODS, include_in_schema=False)
     @app.api_route("/api/{path:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def api_not_found(request: Request) -> Response:
         path = request.url.path.rstrip("/")

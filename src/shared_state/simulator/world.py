@@ -259,11 +259,13 @@ class AnythingLLMWorld(UpstreamWorld):
 
     `settings` is what the bizzy flavour serves; `env` holds the native flavour's settings
     as AnythingLLM keeps them, env-like strings under their `update-env` names.
+    `unsupported_providers` are LLM providers `update-env` refuses here (a test's choice).
     """
 
     workspaces: list[Workspace] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     auth: AnythingLLMAuth = field(default_factory=AnythingLLMAuth)
+    unsupported_providers: list[str] = field(default_factory=list)
 
     @classmethod
     def seed(cls) -> Self:

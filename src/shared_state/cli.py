@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--anythingllm-port", type=int, default=DEMO_ANYTHINGLLM_PORT)
     simulate.add_argument("--librechat-port", type=int, default=DEMO_LIBRECHAT_PORT)
+    simulate.add_argument(
+        "--flavour", choices=["native", "bizzy"], default="native", help="API flavour"
+    )
     return parser
 
 
@@ -195,5 +198,5 @@ Ctrl-C stops everything.
 def _simulate(args: argparse.Namespace) -> int:
     from shared_state.simulator.servers import run_simulators
 
-    run_simulators(args.host, args.anythingllm_port, args.librechat_port)
+    run_simulators(args.host, args.anythingllm_port, args.librechat_port, flavour=args.flavour)
     return 0

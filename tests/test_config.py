@@ -178,3 +178,13 @@ def test_the_command_stops_with_one_line_and_no_traceback(tmp_path: Path) -> Non
     assert result.stderr.strip().count("\n") == 0
     assert "SHARED_STATE_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_native_librechat_without_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LibreChat's real API needs a service account (or a token): said at start-up."""
+    monkeypatch.setenv("LIBRECHAT_BASE_URL", "http://librechat:3080")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "LIBRECHAT_EMAIL" in describe_invalid_settings(caught.value)
+    monkeypatch.setenv("LIBRECHAT_TOKEN", "t")
+    assert Settings().librechat_token is not None

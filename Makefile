@@ -32,7 +32,8 @@ unit: $(STAMP)
 test: lint typecheck unit  ## ruff, mypy and the whole test suite
 
 bench: $(STAMP)  ## print speed and memory figures
-	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_state.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ import itertools
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def recorded(version: str, name: str) -> Any:
     return json.loads((FIXTURES / f"librechat-{version}" / name).read_text())
 
 
-def conversation_ids(snapshot_items: list[dict[str, Any]] | None) -> list[str]:
+def conversation_ids(snapshot_items: Sequence[dict[str, Any]] | None) -> list[str]:
     assert snapshot_items is not None
     return [item["id"][-1] for item in snapshot_items]
 

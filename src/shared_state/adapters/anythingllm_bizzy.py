@@ -13,7 +13,9 @@ from typing import Any
 from pydantic import Field, TypeAdapter, model_validator
 
 from shared_state.adapters.http import JsonApi, gather_reads
+from shared_state.adapters.memo import SnapshotMemo
 from shared_state.adapters.wire import WireModel, WireUser, WriteAnswer
+from shared_state.domain.items import ItemList
 from shared_state.domain.models import (
     EmbeddingValues,
     LlmValues,
@@ -83,6 +85,7 @@ class AnythingLLMBizzy:
 
     def __init__(self, api: JsonApi) -> None:
         self._api = api
+        self._snapshots = SnapshotMemo()
 
     async def fetch(self) -> UpstreamSnapshot:
         user, settings, workspaces = await gather_reads(
@@ -90,16 +93,19 @@ class AnythingLLMBizzy:
             self._api.get("/api/system/settings", _SETTINGS),
             self._api.get("/api/workspaces", _WORKSPACES),
         )
-        return UpstreamSnapshot(
-            user=user.model_dump(by_alias=True),
-            llm=settings.llm(),
-            embedding=EmbeddingValues(
-                provider=settings.embedding_engine, model=settings.embedding_model
+        return self._snapshots.get(
+            (user, settings, workspaces),
+            lambda: UpstreamSnapshot(
+                user=user.model_dump(by_alias=True),
+                llm=settings.llm(),
+                embedding=EmbeddingValues(
+                    provider=settings.embedding_engine, model=settings.embedding_model
+                ),
+                vector_db=VectorDbValues(
+                    provider=settings.vector_db, settings=settings.vector_db_settings
+                ),
+                workspaces=ItemList.from_items(workspace.item() for workspace in workspaces),
             ),
-            vector_db=VectorDbValues(
-                provider=settings.vector_db, settings=settings.vector_db_settings
-            ),
-            workspaces=[workspace.item() for workspace in workspaces],
         )
 
     async def write_settings(

@@ -16,7 +16,9 @@ from typing import Any
 from pydantic import Field, TypeAdapter
 
 from shared_state.adapters.http import JsonApi, gather_reads
+from shared_state.adapters.memo import SnapshotMemo
 from shared_state.adapters.wire import WireModel, WireUser
+from shared_state.domain.items import ItemList
 from shared_state.domain.models import (
     EmbeddingValues,
     LlmValues,
@@ -151,6 +153,7 @@ class AnythingLLMNative:
         self._clock = clock
         self._key_checked = False
         self._key_refused_until: float | None = None
+        self._snapshots = SnapshotMemo()
 
     async def fetch(self) -> UpstreamSnapshot:
         await self._check_key()
@@ -171,15 +174,22 @@ class AnythingLLMNative:
                 self.name, "GET /api/v1/workspaces answered workspaces: null (a database error)"
             )
         settings: _Settings = system.settings
-        return UpstreamSnapshot(
-            user=user[0] if user else None,
-            llm=settings.llm(),
-            embedding=EmbeddingValues(
-                provider=settings.embedding_engine, model=settings.embedding_model
-            ),
-            vector_db=VectorDbValues(provider=settings.vector_db),
-            workspaces=[w.model_dump(by_alias=True) for w in workspaces.workspaces],
-        )
+        found_user = user[0] if user else None
+
+        def build() -> UpstreamSnapshot:
+            return UpstreamSnapshot(
+                user=found_user.model_dump(by_alias=True) if found_user else None,
+                llm=settings.llm(),
+                embedding=EmbeddingValues(
+                    provider=settings.embedding_engine, model=settings.embedding_model
+                ),
+                vector_db=VectorDbValues(provider=settings.vector_db),
+                workspaces=ItemList.from_items(
+                    w.model_dump(by_alias=True) for w in workspaces.workspaces
+                ),
+            )
+
+        return self._snapshots.get((system, workspaces, found_user), build)
 
     async def _check_key(self) -> None:
         """`GET /api/v1/auth` once, and again only a while after the key was refused."""
@@ -209,7 +219,7 @@ class AnythingLLMNative:
         )
 
     @staticmethod
-    async def _read_user(api: JsonApi) -> dict[str, Any] | None:
+    async def _read_user(api: JsonApi) -> WireUser | None:
         answer = await api.get(_USER_PATH, _USER)
         if answer.success is False:
             # An expired session answers 200 with success: false; log in once more.
@@ -218,7 +228,7 @@ class AnythingLLMNative:
             if answer.success is False:
                 raise UpstreamAuthError("anythingllm", f"GET {_USER_PATH} refused the session")
         # Single-user mode answers user: null: AnythingLLM's side of `user` stays null.
-        return answer.user.model_dump(by_alias=True) if answer.user else None
+        return answer.user
 
     async def write_settings(
         self, section: WritableSection, values: Mapping[str, Any]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ class JsonApi:
         self._source = source
         self._retry = retry or RetryPolicy()
         self._credentials = credentials
+        # The last answer to each GET: (digest of its bytes, shape, parsed value).
+        self._answers: dict[tuple[str, tuple[tuple[str, Any], ...]], tuple[bytes, Any, Any]] = {}
 
     @property
     def source(self) -> str:
@@ -92,7 +95,23 @@ class JsonApi:
             await self._credentials.reject()
 
     async def get(self, path: str, shape: TypeAdapter[T], **params: Any) -> T:
-        """GET `path` and validate the JSON answer against `shape`; retried when transient."""
+        """GET `path` and validate the JSON answer against `shape`; retried when transient.
+
+        An answer with the same bytes as the last one to the same request is not parsed
+        again: the same object comes back, which tells the adapter nothing changed."""
+        raw = await self.get_bytes(path, **params)
+        key = (path, tuple(sorted(params.items())))
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        remembered = self._answers.get(key)
+        if remembered is not None and remembered[0] == digest and remembered[1] is shape:
+            return remembered[2]  # type: ignore[no-any-return]
+        value = self.parse(raw, "GET", path, shape)
+        self._answers[key] = (digest, shape, value)
+        return value
+
+    async def get_bytes(self, path: str, **params: Any) -> bytes:
+        """GET `path` and return the body of a JSON answer as it came, unparsed; retried
+        when transient. For adapters that compare pages before parsing them."""
         async for attempt in stamina.retry_context(
             on=_is_transient,
             attempts=self._retry.attempts,
@@ -102,7 +121,8 @@ class JsonApi:
         ):
             with attempt:
                 response = await self._authenticated("GET", path, params=params or None)
-        return self.decode(response, "GET", path, shape)
+        self._check_json(response, "GET", path)
+        return response.content
 
     async def post(self, path: str, body: Any, shape: TypeAdapter[T]) -> T:
         """POST a JSON body once: writes are never retried blindly."""
@@ -148,13 +168,23 @@ class JsonApi:
 
     def decode(self, response: httpx.Response, method: str, path: str, shape: TypeAdapter[T]) -> T:
         """The JSON body of `response` validated against `shape`, or `UpstreamResponseInvalid`."""
-        where = f"{method} {path}"
+        self._check_json(response, method, path)
+        return self.parse(response.content, method, path, shape)
+
+    def _check_json(self, response: httpx.Response, method: str, path: str) -> None:
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json" and not media_type.endswith("+json"):
             shown = media_type or "no content type"
-            raise UpstreamResponseInvalid(self._source, f"{where} answered {shown}, not JSON")
+            raise UpstreamResponseInvalid(
+                self._source, f"{method} {path} answered {shown}, not JSON"
+            )
+
+    def parse(self, raw: bytes, method: str, path: str, shape: TypeAdapter[T]) -> T:
+        """`raw` JSON validated against `shape`, or `UpstreamResponseInvalid`. `NaN` and
+        `Infinity` are not JSON, whatever Python's parser accepts."""
+        where = f"{method} {path}"
         try:
-            document = json.loads(response.content)
+            document = json.loads(raw, parse_constant=_refuse_constant)
         except ValueError as exc:
             raise UpstreamResponseInvalid(self._source, f"{where} answered malformed JSON") from exc
         try:
@@ -168,6 +198,10 @@ class JsonApi:
             raise UpstreamResponseInvalid(
                 self._source, f"{where} answered an unexpected shape ({problems})"
             ) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def gather_reads(*reads: Coroutine[Any, Any, Any]) -> list[Any]:

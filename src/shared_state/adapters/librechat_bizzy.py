@@ -13,7 +13,9 @@ from typing import Any
 from pydantic import Field, TypeAdapter, model_validator
 
 from shared_state.adapters.http import JsonApi, gather_reads
+from shared_state.adapters.memo import SnapshotMemo
 from shared_state.adapters.wire import WireModel, WireUser, WriteAnswer
+from shared_state.domain.items import ItemList
 from shared_state.domain.models import (
     LlmValues,
     SourceName,
@@ -55,10 +57,12 @@ class _Conversation(WireModel):
         return self
 
     def item(self) -> dict[str, Any]:
+        """The upstream's fields, with an `id` from `conversationId` only where it sent
+        none (contract §4)."""
         item = self.model_dump(by_alias=True, exclude_none=False)
         if self.conversation_id is None:
             del item["conversationId"]
-        else:
+        elif self.id is None:
             item["id"] = self.conversation_id
         return item
 
@@ -94,6 +98,7 @@ class LibreChatBizzy:
 
     def __init__(self, api: JsonApi) -> None:
         self._api = api
+        self._snapshots = SnapshotMemo()
 
     async def fetch(self) -> UpstreamSnapshot:
         user, settings, conversations = await gather_reads(
@@ -101,11 +106,14 @@ class LibreChatBizzy:
             self._api.get("/api/user/settings", _SETTINGS),
             self._api.get("/api/conversations", _CONVERSATIONS),
         )
-        return UpstreamSnapshot(
-            user=user.model_dump(by_alias=True),
-            llm=settings.llm(),
-            ui=settings.ui(),
-            conversations=[conversation.item() for conversation in conversations],
+        return self._snapshots.get(
+            (user, settings, conversations),
+            lambda: UpstreamSnapshot(
+                user=user.model_dump(by_alias=True),
+                llm=settings.llm(),
+                ui=settings.ui(),
+                conversations=ItemList.from_items(c.item() for c in conversations),
+            ),
         )
 
     async def write_settings(

@@ -8,10 +8,12 @@ keeps UI settings in the browser, so this upstream stores no `ui` fields.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -19,7 +21,9 @@ from typing import Any
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from shared_state.adapters.http import JsonApi, gather_reads
+from shared_state.adapters.memo import SnapshotMemo
 from shared_state.adapters.wire import WireModel, WireUser
+from shared_state.domain.items import ItemList, render_item
 from shared_state.domain.models import (
     Item,
     LlmValues,
@@ -27,6 +31,7 @@ from shared_state.domain.models import (
     UpstreamSnapshot,
     WritableSection,
 )
+from shared_state.domain.redact import redact
 from shared_state.errors import UpstreamRejectedWrite, UpstreamResponseInvalid
 
 ENDPOINT_PROVIDERS: Mapping[str, str] = {
@@ -106,8 +111,15 @@ class _Conversation(WireModel):
     def moment(self) -> datetime:
         return _OLDEST if self.updated_at is None else parse_moment(self.updated_at)
 
+    @property
+    def rank(self) -> float:
+        """Its place in the list: newest first."""
+        return -self.moment.timestamp()
+
     def item(self) -> Item:
-        return {"id": self.conversation_id, **self.model_dump(by_alias=True, exclude_unset=True)}
+        """Every field LibreChat sent, with an `id` from `conversationId` where it sent none."""
+        fields = self.model_dump(by_alias=True, exclude_unset=True)
+        return fields if fields.get("id") is not None else {"id": self.conversation_id, **fields}
 
 
 class _ConvoPage(WireModel):
@@ -141,12 +153,38 @@ _CONVO_PAGE = TypeAdapter(_ConvoPage)
 _DELETE_ANSWER = TypeAdapter(_DeleteAnswer)
 
 
-@dataclass(frozen=True)
-class _Scan:
-    """The conversations after one read, committed only when the whole fetch succeeded."""
+_Request = tuple[tuple[str, Any], ...]
+"""A page request's parameters, sorted: what a remembered page is filed under."""
 
-    conversations: dict[str, _Conversation]
-    is_full: bool
+
+@dataclass(frozen=True)
+class _PageSeen:
+    """What a page held, remembered by the digest of its bytes: a page that comes back
+    byte for byte is not parsed again."""
+
+    digest: bytes
+    ranks: dict[str, float]
+    newest_rank: float
+    oldest_rank: float
+    next_cursor: str | None
+    pages: int | None
+
+
+@dataclass
+class _Scan:
+    """One read of the conversation list, committed only when the whole fetch succeeded."""
+
+    watermark_rank: float | None  # None: a full scan
+    changed: dict[str, tuple[Item, float]] = dataclass_field(default_factory=dict)
+    seen: dict[str, float] = dataclass_field(
+        default_factory=dict
+    )  # key -> rank of its newest version
+    endpoints: dict[str, str] = dataclass_field(default_factory=dict)
+    pages_seen: dict[_Request, _PageSeen] = dataclass_field(default_factory=dict)
+
+    @property
+    def is_full(self) -> bool:
+        return self.watermark_rank is None
 
 
 class LibreChatNative:
@@ -184,9 +222,11 @@ class LibreChatNative:
         # Endpoints outside both tables, met in presets and conversations: the way back
         # from a provider such as "openrouter" to the custom endpoint "OpenRouter".
         self._seen_endpoints: dict[str, str] = {}
-        self._conversations: dict[str, _Conversation] = {}
+        self._conversations = ItemList.ranked()
+        self._pages_seen: dict[_Request, _PageSeen] = {}
         self._incremental_since_full_scan: int | None = None
         self._created_preset_ids: set[str] = set()
+        self._snapshots = SnapshotMemo()
 
     async def fetch(self) -> UpstreamSnapshot:
         user, presets, scan = await gather_reads(
@@ -195,13 +235,16 @@ class LibreChatNative:
             self._scan_conversations(),
         )
         self._commit(scan)
-        self._learn_endpoints(c.endpoint for c in reversed(self._conversations.values()))
         default = _default_preset(presets)
         self._learn_endpoints(_endpoints_default_last(presets, default))
-        return UpstreamSnapshot(
-            user=user.item(),
-            llm=self._llm_values(default) if default else LlmValues(),
-            conversations=[c.item() for c in self._conversations.values()],
+        inputs = (user, presets, self._conversations)
+        return self._snapshots.get(
+            inputs,
+            lambda: UpstreamSnapshot(
+                user=user.item(),
+                llm=self._llm_values(default) if default else LlmValues(),
+                conversations=self._conversations,
+            ),
         )
 
     async def write_settings(
@@ -250,36 +293,51 @@ class LibreChatNative:
     # --- conversations -----------------------------------------------------------------
 
     async def _scan_conversations(self) -> _Scan:
-        """Read the conversations into a new map; the kept one is not touched."""
+        """Read what changed in the conversation list; the kept list is not touched.
+
+        A page is compared with what it held last time before it is parsed, and each
+        conversation with the kept one before it counts as changed, so the work is what
+        changed. An incremental read stops once it has `max_conversations` new ones."""
         is_due = (
             self._incremental_since_full_scan is None
             or self._incremental_since_full_scan >= self._full_scan_every - 1
         )
-        watermark = (
-            None if is_due else max((c.moment for c in self._conversations.values()), default=None)
-        )
-        found: dict[str, _Conversation] = {} if watermark is None else dict(self._conversations)
-        async with aclosing(self._pages()) as pages:
+        kept = self._conversations
+        scan = _Scan(watermark_rank=None if is_due or not kept.ranks else kept.ranks[0])
+        async with aclosing(self._pages(scan)) as pages:
             async for page in pages:
-                for conversation in page.conversations:
-                    if watermark is not None and conversation.moment < watermark:
-                        continue
-                    kept = found.get(conversation.conversation_id)
-                    if kept is None or conversation.moment >= kept.moment:
-                        found[conversation.conversation_id] = conversation
-                if watermark is None and len(found) >= self._max_conversations:
+                if page is None:  # the same bytes as last time: nothing new on it
+                    continue
+                self._read_page(page, scan)
+                if scan.is_full and len(scan.seen) >= self._max_conversations:
                     break
-                # Paging goes on only while a whole page is newer than the watermark; the
-                # `>=` above re-reads the watermark's own moment, which a cursor can skip.
-                if watermark is not None and (
-                    not page.conversations or page.conversations[-1].moment <= watermark
-                ):
+                if not scan.is_full and len(scan.changed) >= self._max_conversations:
                     break
-        return _Scan(conversations=self._most_recent(found), is_full=watermark is None)
+        return scan
 
-    async def _pages(self) -> AsyncGenerator[_ConvoPage, None]:
+    def _read_page(self, page: _ConvoPage, scan: _Scan) -> None:
+        kept = self._conversations
+        for conversation in page.conversations:
+            rank = conversation.rank
+            if scan.watermark_rank is not None and rank > scan.watermark_rank:
+                continue  # older than the newest already kept: nothing new
+            key = conversation.conversation_id
+            if scan.seen.get(key, rank + 1) <= rank:
+                continue  # a version at least as new was on an earlier page
+            scan.seen[key] = rank
+            item = conversation.item()
+            if kept.item_json(key) == render_item(redact(item)):
+                scan.changed.pop(key, None)
+                continue
+            scan.changed[key] = (item, rank)
+            if conversation.endpoint:
+                scan.endpoints.setdefault(conversation.endpoint, conversation.endpoint)
+
+    async def _pages(self, scan: _Scan) -> AsyncGenerator[_ConvoPage | None, None]:
         """The pages of the conversation list, newest first, in whichever format the
-        server answers (detected from the first page), until the last or an empty one."""
+        server answers (detected from the first page), until the last or an empty one, or
+        (incremental) the first page that reaches what is already kept. A page that came
+        back byte for byte as last time is yielded as None (its conversations are known)."""
         params: dict[str, Any] = {
             "sortBy": "updatedAt",
             "sortDirection": "desc",
@@ -288,39 +346,71 @@ class LibreChatNative:
             "pageNumber": 1,
             "pageSize": self._page_size,
         }
-        page = await self._api.get(_CONVOS_PATH, _CONVO_PAGE, **params)
-        if page.is_legacy:
-            params = {"pageSize": self._page_size}
-        else:
-            del params["pageNumber"], params["pageSize"]
+        is_legacy: bool | None = None
         page_number = 1
         cursors: set[str] = set()
         while True:
-            yield page
-            if not page.conversations:
+            request = tuple(sorted(params.items()))
+            raw = await self._api.get_bytes(_CONVOS_PATH, **params)
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            seen = self._pages_seen.get(request)
+            if seen is not None and seen.digest == digest and _is_kept(seen, self._conversations):
+                scan.pages_seen[request] = seen
+                for key, rank in seen.ranks.items():
+                    if scan.seen.get(key, rank + 1) > rank:
+                        scan.seen[key] = rank
+                yield None
+                summary = seen
+            else:
+                page = self._api.parse(raw, "GET", _CONVOS_PATH, _CONVO_PAGE)
+                summary = _PageSeen(
+                    digest=digest,
+                    ranks={c.conversation_id: c.rank for c in reversed(page.conversations)},
+                    newest_rank=page.conversations[0].rank if page.conversations else 0.0,
+                    oldest_rank=page.conversations[-1].rank if page.conversations else 0.0,
+                    next_cursor=page.next_cursor,
+                    pages=page.pages,
+                )
+                scan.pages_seen[request] = summary
+                yield page
+            if is_legacy is None:
+                is_legacy = summary.pages is not None
+                if is_legacy:
+                    params = {"pageSize": self._page_size}
+                else:
+                    del params["pageNumber"], params["pageSize"]
+            if not summary.ranks:
                 return
-            if page.pages is not None:
-                if page_number >= page.pages:
+            # Incremental: paging goes on only while a whole page is newer than what is
+            # kept; `>=` re-reads the watermark's own moment, which a cursor can skip.
+            if scan.watermark_rank is not None and summary.oldest_rank >= scan.watermark_rank:
+                return
+            if summary.pages is not None:
+                if page_number >= summary.pages:
                     return
                 page_number += 1
                 params["pageNumber"] = page_number
             else:
-                if page.next_cursor is None:
+                if summary.next_cursor is None:
                     return
-                if page.next_cursor in cursors:
+                if summary.next_cursor in cursors:
                     raise UpstreamResponseInvalid(
                         self.name, f"GET {_CONVOS_PATH} answered a cursor it had given before"
                     )
-                cursors.add(page.next_cursor)
-                params["cursor"] = page.next_cursor
-            page = await self._api.get(_CONVOS_PATH, _CONVO_PAGE, **params)
-
-    def _most_recent(self, found: dict[str, _Conversation]) -> dict[str, _Conversation]:
-        ordered = sorted(found.values(), key=lambda c: c.moment, reverse=True)
-        return {c.conversation_id: c for c in ordered[: self._max_conversations]}
+                cursors.add(summary.next_cursor)
+                params["cursor"] = summary.next_cursor
 
     def _commit(self, scan: _Scan) -> None:
-        self._conversations = scan.conversations
+        kept = self._conversations
+        removed = [key for key in kept.ids() if key not in scan.seen] if scan.is_full else []
+        self._conversations = kept.replaced(
+            scan.changed, removed=removed, limit=self._max_conversations
+        )
+        # A full scan's pages replace what was remembered; an incremental read adds its own.
+        self._pages_seen = (
+            scan.pages_seen if scan.is_full else {**self._pages_seen, **scan.pages_seen}
+        )
+        self._learn_endpoints(reversed(scan.endpoints))
         if scan.is_full:
             self._incremental_since_full_scan = 0
         elif self._incremental_since_full_scan is not None:
@@ -386,6 +476,11 @@ class LibreChatNative:
             raise ValueError("refusing to delete a preset without an id")
         await self._api.post(f"{_PRESETS_PATH}/delete", {"presetId": preset_id}, _DELETE_ANSWER)
         self._created_preset_ids.discard(preset_id)
+
+
+def _is_kept(seen: _PageSeen, kept: ItemList) -> bool:
+    """Whether every conversation of a remembered page is still in the kept list."""
+    return all(kept.has(key) for key in seen.ranks)
 
 
 def _default_preset(presets: list[_Preset]) -> _Preset | None:

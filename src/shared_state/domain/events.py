@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from shared_state.domain.items import ItemList
 from shared_state.domain.models import (
     DomainModel,
     Item,
@@ -70,20 +71,16 @@ def describe_changes(old: SharedState, new: SharedState) -> dict[Section, Any]:
     return changes
 
 
-def diff_items(old: list[Item], new: list[Item]) -> ItemChanges:
-    """Items added, updated (same id, other fields) and removed (ids), in `new`'s order."""
-    before = {item.get("id"): item for item in old}
-    after_ids = set()
-    added, updated = [], []
-    for item in new:
-        key = item.get("id")
-        after_ids.add(key)
-        if key not in before:
-            added.append(item)
-        elif before[key] != item:
-            updated.append(item)
-    removed = [key for key in before if key not in after_ids and key is not None]
-    return ItemChanges(added=added, updated=updated, removed=removed)
+def diff_items(old: ItemList | list[Item], new: ItemList | list[Item]) -> ItemChanges:
+    """Items added, updated (same id, other fields) and removed (ids), in `new`'s order;
+    only the changed items are parsed."""
+    old, new = ItemList.coerce(old), ItemList.coerce(new)
+    delta = new.changes_since(old)
+    return ItemChanges(
+        added=[item for key in delta.added if (item := new.get(key)) is not None],
+        updated=[item for key in delta.updated if (item := new.get(key)) is not None],
+        removed=[old.original_id(key) for key in delta.removed],
+    )
 
 
 def _statuses(state: SharedState) -> dict[str, str]:

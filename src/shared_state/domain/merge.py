@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared_state.domain.items import EMPTY
 from shared_state.domain.models import (
     EmbeddingSettings,
     LlmSettings,
@@ -83,8 +84,8 @@ def merge(
     return MergedData(
         user=_merge_user(a.user, lc.user),
         settings=StateSettings(llm=llm, embedding=embedding, ui=ui, vector_db=vector_db),
-        workspaces=_first(a.workspaces, []),
-        conversations=_first(lc.conversations, []),
+        workspaces=_first(a.workspaces, EMPTY),
+        conversations=_first(lc.conversations, EMPTY),
     )
 
 

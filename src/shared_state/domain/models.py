@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 from pydantic.alias_generators import to_camel
 
+from shared_state.domain.items import EMPTY, ItemList
+from shared_state.domain.items import Item as Item  # re-exported: a noun of the state
 from shared_state.domain.redact import redact
 
 SourceName = Literal["anythingllm", "librechat"]
@@ -21,9 +23,6 @@ SourceStatusName = Literal["pending", "ok", "stale", "disabled"]
 Section = Literal["user", "settings", "workspaces", "conversations", "sources"]
 SECTIONS: tuple[Section, ...] = ("user", "settings", "workspaces", "conversations", "sources")
 WritableSection = Literal["llm", "ui"]
-
-Item = dict[str, Any]
-"""A workspace or conversation: the upstream's own fields, plus an `id`."""
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -81,7 +80,8 @@ class UpstreamSnapshot(DomainModel):
     no say on that": the merge then asks the next source.
 
     Secrets are removed here, whatever the adapter passed in, so that nothing an upstream
-    sends can reach a response, a log or the snapshot file.
+    sends can reach a response, a log or the snapshot file: the user by its validator, the
+    lists by `ItemList`, which holds only items that passed `redact`.
     """
 
     user: dict[str, Any] | None = None
@@ -89,10 +89,10 @@ class UpstreamSnapshot(DomainModel):
     ui: UiValues = UiValues()
     embedding: EmbeddingValues = EmbeddingValues()
     vector_db: VectorDbValues = VectorDbValues()
-    workspaces: list[Item] | None = None
-    conversations: list[Item] | None = None
+    workspaces: ItemList | None = None
+    conversations: ItemList | None = None
 
-    @field_validator("user", "workspaces", "conversations")
+    @field_validator("user")
     @classmethod
     def _without_secrets(cls, value: Any) -> Any:
         return redact(value) if value is not None else None
@@ -152,8 +152,8 @@ class MergedData(DomainModel):
 
     user: User | None = None
     settings: StateSettings = StateSettings()
-    workspaces: list[Item] = Field(default_factory=list)
-    conversations: list[Item] = Field(default_factory=list)
+    workspaces: ItemList = EMPTY
+    conversations: ItemList = EMPTY
 
 
 class SourceStatus(DomainModel):
@@ -170,6 +170,6 @@ class SharedState(DomainModel):
     sync_timestamp: Timestamp | None = None
     user: User | None = None
     settings: StateSettings = StateSettings()
-    workspaces: list[Item] = Field(default_factory=list)
-    conversations: list[Item] = Field(default_factory=list)
+    workspaces: ItemList = EMPTY
+    conversations: ItemList = EMPTY
     sources: dict[SourceName, SourceStatus] = Field(default_factory=dict)

@@ -9,6 +9,7 @@ writers. It renders each state to JSON once, so GETs cost what constant bytes co
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from shared_state.domain.events import ChangedEvent, SnapshotEvent, describe_changes
+from shared_state.domain.items import ItemList
 from shared_state.domain.merge import merge
 from shared_state.domain.models import (
     SOURCE_NAMES,
@@ -28,6 +30,7 @@ from shared_state.domain.models import (
     SourceName,
     SourceStatus,
     StateSettings,
+    Timestamp,
     UpstreamSnapshot,
     User,
     WritableSection,
@@ -73,7 +76,6 @@ class StateManager:
         self._local = LocalSettings()
         self._state = self._build(version=0, sync_timestamp=None)
         self._rendered: dict[RenderTarget, bytes] = {}
-        self._index: dict[ListSection, dict[str, Item]] = {}
         self.is_ready = False
 
     # --- reading ---------------------------------------------------------------------
@@ -91,31 +93,51 @@ class StateManager:
         return self._records[source].data
 
     def render(self, target: RenderTarget = "state") -> bytes:
-        """The state (or one section) as JSON, rendered once per state."""
+        """The state (or one section) as JSON. Lists are held as JSON already; the small
+        sections are rendered once per change; the state is their concatenation."""
         cached = self._rendered.get(target)
         if cached is None:
-            if target == "state":
-                cached = self._state.model_dump_json(by_alias=True).encode()
-            else:
-                cached = _dump_section(self._state, target)
+            cached = self._render(target)
             self._rendered[target] = cached
         return cached
 
+    def _render(self, target: RenderTarget) -> bytes:
+        state = self._state
+        if target in ("workspaces", "conversations"):
+            items: ItemList = getattr(state, target)
+            return items.json
+        if target != "state":
+            return _dump_section(state, target)
+        return b"".join(
+            (
+                b'{"version":%d,"syncTimestamp":' % state.version,
+                _TIMESTAMP.dump_json(state.sync_timestamp),
+                b',"user":',
+                self.render("user"),
+                b',"settings":',
+                self.render("settings"),
+                b',"workspaces":',
+                state.workspaces.json,
+                b',"conversations":',
+                state.conversations.json,
+                b',"sources":',
+                _SOURCES.dump_json(state.sources, by_alias=True),
+                b"}",
+            )
+        )
+
     def find(self, section: ListSection, key: str) -> Item:
         """One workspace or conversation by `id` (or a workspace's `slug`)."""
-        index = self._index.get(section)
-        if index is None:
-            index = {}
-            for item in getattr(self._state, section):
-                index.setdefault(str(item.get("id")), item)
-                if "slug" in item:
-                    index.setdefault(str(item["slug"]), item)
-            self._index[section] = index
-        try:
-            return index[key]
-        except KeyError:
+        return json.loads(self.render_item(section, key))  # type: ignore[no-any-return]
+
+    def render_item(self, section: ListSection, key: str) -> bytes:
+        """One workspace or conversation as JSON, by `id` (or a workspace's `slug`)."""
+        items: ItemList = getattr(self._state, section)
+        found = items.find(key, aliases=_ALIASES.get(section, ()))
+        if found is None:
             noun = section.removesuffix("s")
-            raise NotFound(f"No {noun} with id {key!r}.") from None
+            raise NotFound(f"No {noun} with id {key!r}.")
+        return found
 
     def subscribe(self, *, with_snapshot: bool = False) -> Subscription:
         """Change events from now on; with `with_snapshot`, a `snapshot` event first."""
@@ -249,21 +271,28 @@ class StateManager:
         )
 
     def _replace(self, state: SharedState) -> None:
-        self._state = state
-        self._rendered = {}
-        self._index = {}
+        old, self._state = self._state, state
+        # Sections that did not change keep their rendering.
+        self._rendered = {
+            section: rendered
+            for section, rendered in self._rendered.items()
+            if section in ("user", "settings") and getattr(old, section) == getattr(state, section)
+        }
 
     def close(self) -> None:
         """End every subscription (shutdown)."""
         self._bus.close()
 
 
+_ALIASES: dict[ListSection, tuple[str, ...]] = {"workspaces": ("slug",)}
+"""Fields besides `id` that find an item: a workspace by its slug (contract §5)."""
+
 _SECTION_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "user": TypeAdapter(User | None),
     "settings": TypeAdapter(StateSettings),
-    "workspaces": TypeAdapter(list[Item]),
-    "conversations": TypeAdapter(list[Item]),
 }
+_TIMESTAMP: TypeAdapter[Timestamp | None] = TypeAdapter(Timestamp | None)
+_SOURCES: TypeAdapter[dict[SourceName, SourceStatus]] = TypeAdapter(dict[SourceName, SourceStatus])
 
 
 def _dump_section(state: SharedState, section: str) -> bytes:

@@ -20,7 +20,7 @@ from shared_state.domain.models import (
     VectorDbValues,
 )
 from shared_state.errors import UpstreamUnavailable
-from shared_state.state.manager import StateManager
+from shared_state.state.manager import StateManager, render_stored
 from shared_state.state.snapshot import SnapshotStore, SourceRecord, StoredState
 from tests.fakes import make_snapshot
 
@@ -91,6 +91,10 @@ def entries(directory: Path) -> list[str]:
     return sorted(entry.name for entry in directory.iterdir())
 
 
+async def save(store: SnapshotStore, stored: StoredState) -> None:
+    await store.save(stored.version, render_stored(stored))
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     """Where the snapshot file goes, in an otherwise empty directory."""
@@ -118,7 +122,7 @@ async def test_save_then_load_round_trips(store: SnapshotStore) -> None:
     """What `save` writes, `load` reads back equal."""
     original = stored_state(4)
 
-    await store.save(original)
+    await save(store, original)
 
     assert store.load() == original
 
@@ -127,7 +131,7 @@ async def test_a_second_store_on_the_same_file_reads_the_save(
     store: SnapshotStore, path: Path
 ) -> None:
     """A new store (a restarted process) loads what the previous one saved."""
-    await store.save(stored_state(4))
+    await save(store, stored_state(4))
 
     loaded = SnapshotStore(path).load()
 
@@ -198,16 +202,16 @@ async def test_save_leaves_no_temporary_file_behind(
 ) -> None:
     """After saves the directory holds the snapshot file and nothing else."""
     for version in (1, 2, 3):
-        await store.save(stored_state(version))
+        await save(store, stored_state(version))
 
     assert entries(tmp_path) == [path.name]
 
 
 async def test_save_replaces_the_previous_file_whole(store: SnapshotStore, path: Path) -> None:
     """A later save replaces the file's content completely."""
-    await store.save(stored_state(1))
+    await save(store, stored_state(1))
 
-    await store.save(stored_state(2))
+    await save(store, stored_state(2))
 
     assert json.loads(file_bytes(path))["version"] == 2
 
@@ -216,7 +220,7 @@ async def test_save_creates_missing_directories(tmp_path: Path) -> None:
     """The snapshot file's directory is created when it does not exist."""
     store = SnapshotStore(tmp_path / "a" / "b" / "state.json")
 
-    await store.save(stored_state(1))
+    await save(store, stored_state(1))
 
     loaded = store.load()
     assert loaded is not None
@@ -230,7 +234,7 @@ async def test_failed_write_is_logged_and_leaves_no_temporary_file(
     os.mkdir(path)  # a directory where the file should go
 
     with caplog.at_level(logging.WARNING, logger="shared_state.state.snapshot"):
-        await store.save(stored_state(1))
+        await save(store, stored_state(1))
 
     assert "cannot write snapshot file" in caplog.text
     assert entries(tmp_path) == [path.name]
@@ -239,9 +243,9 @@ async def test_failed_write_is_logged_and_leaves_no_temporary_file(
 
 async def test_older_save_does_not_overwrite_a_newer_one(store: SnapshotStore) -> None:
     """Saving version 5 after version 6 keeps version 6 on disk."""
-    await store.save(stored_state(6))
+    await save(store, stored_state(6))
 
-    await store.save(stored_state(5))
+    await save(store, stored_state(5))
 
     loaded = store.load()
     assert loaded is not None
@@ -250,7 +254,8 @@ async def test_older_save_does_not_overwrite_a_newer_one(store: SnapshotStore) -
 
 async def test_stored_state_never_holds_secrets(store: SnapshotStore, path: Path) -> None:
     """Secrets that an upstream sent never reach the file's bytes."""
-    await store.save(
+    await save(
+        store,
         StoredState(
             version=1,
             sources={
@@ -261,7 +266,7 @@ async def test_stored_state_never_holds_secrets(store: SnapshotStore, path: Path
                     status=SourceStatus(status="ok"), data=secret_laden_librechat()
                 ),
             },
-        )
+        ),
     )
 
     content = file_bytes(path)

@@ -181,11 +181,13 @@ class StateManager:
         """Record one sync: a snapshot per upstream that answered, an error per one that
         failed (its last good data stays). Upstreams not in `results` were not asked."""
         async with self._lock:
-            answered = False
+            answered = is_new_data = False
             for name, result in results.items():
                 previous = self._records[name]
                 if isinstance(result, UpstreamSnapshot):
                     answered = True
+                    # Adapters hand back the very same snapshot when nothing changed.
+                    is_new_data = is_new_data or result is not previous.data
                     status = SourceStatus(status="ok", last_success_at=now, last_attempt_at=now)
                     self._records[name] = SourceRecord(status=status, data=result)
                 else:
@@ -198,7 +200,7 @@ class StateManager:
                     )
                     self._records[name] = SourceRecord(status=status, data=previous.data)
             sync_timestamp = now if answered else self._state.sync_timestamp
-            commit = self._commit(sync_timestamp, now)
+            commit = self._commit(sync_timestamp, now, is_new_data=is_new_data)
             self.is_ready = True
         await self._after_commit(commit)
         return commit
@@ -227,10 +229,18 @@ class StateManager:
         await self._after_commit(commit)
         return commit
 
-    def _commit(self, sync_timestamp: datetime | None, now: datetime) -> Commit:
-        """Merge, diff and replace the state; under the lock."""
+    def _commit(
+        self, sync_timestamp: datetime | None, now: datetime, *, is_new_data: bool = True
+    ) -> Commit:
+        """Merge, diff and replace the state; under the lock. Without new data only the
+        bookkeeping (timestamps, statuses) is new: no merge."""
         old = self._state
-        new = self._build(old.version, sync_timestamp)
+        if is_new_data:
+            new = self._build(old.version, sync_timestamp)
+        else:
+            new = old.model_copy(
+                update={"sync_timestamp": sync_timestamp, "sources": self._statuses()}
+            )
         changes = describe_changes(old, new)
         event = None
         if changes:
@@ -247,14 +257,13 @@ class StateManager:
             return
         self._bus.publish(commit.event)
         if self._store is not None:
-            await self._store.save(
-                StoredState(
-                    version=commit.state.version,
-                    sync_timestamp=commit.state.sync_timestamp,
-                    sources=dict(self._records),
-                    local=self._local,
-                )
+            stored = StoredState(
+                version=commit.state.version,
+                sync_timestamp=commit.state.sync_timestamp,
+                sources=dict(self._records),
+                local=self._local,
             )
+            await self._store.save(stored.version, render_stored(stored))
 
     def _build(self, version: int, sync_timestamp: datetime | None) -> SharedState:
         data = merge(
@@ -267,8 +276,11 @@ class StateManager:
             settings=data.settings,
             workspaces=data.workspaces,
             conversations=data.conversations,
-            sources={name: record.status for name, record in self._records.items()},
+            sources=self._statuses(),
         )
+
+    def _statuses(self) -> dict[SourceName, SourceStatus]:
+        return {name: record.status for name, record in self._records.items()}
 
     def _replace(self, state: SharedState) -> None:
         old, self._state = self._state, state
@@ -282,6 +294,33 @@ class StateManager:
     def close(self) -> None:
         """End every subscription (shutdown)."""
         self._bus.close()
+
+
+def render_stored(stored: StoredState) -> bytes:
+    """The snapshot file's JSON, with each list spliced in as the JSON it is held as: a
+    save at 10,000 conversations is a copy, not a serialisation."""
+    sources = []
+    for name, record in stored.sources.items():
+        data = b"null"
+        if record.data is not None:
+            head = record.data.model_dump_json(by_alias=True, exclude=_LIST_FIELDS).encode()
+            lists = b',"workspaces":%s,"conversations":%s' % (
+                _list_json(record.data.workspaces),
+                _list_json(record.data.conversations),
+            )
+            data = head[:-1] + lists + b"}"
+        status = record.status.model_dump_json(by_alias=True).encode()
+        sources.append(b'"%s":{"status":%s,"data":%s}' % (name.encode(), status, data))
+    head = stored.model_dump_json(by_alias=True, exclude={"sources", "local"}).encode()
+    local = stored.local.model_dump_json(by_alias=True).encode()
+    return head[:-1] + b',"sources":{' + b",".join(sources) + b'},"local":' + local + b"}"
+
+
+_LIST_FIELDS = {"workspaces", "conversations"}
+
+
+def _list_json(items: ItemList | None) -> bytes:
+    return b"null" if items is None else items.json
 
 
 _ALIASES: dict[ListSection, tuple[str, ...]] = {"workspaces": ("slug",)}

@@ -72,12 +72,12 @@ class SnapshotStore:
             log.warning("ignoring snapshot file %s: not a snapshot of this format", self.path)
             return None
 
-    async def save(self, stored: StoredState) -> None:
-        payload = stored.model_dump_json(by_alias=True).encode()
+    async def save(self, version: int, payload: bytes) -> None:
+        """Write `payload` (the whole JSON document of `version`) atomically, off the loop."""
         async with self._lock:
-            if stored.version < self._saved_version:
+            if version < self._saved_version:
                 return  # a newer state was saved while this one waited
-            self._saved_version = stored.version
+            self._saved_version = version
             try:
                 await asyncio.to_thread(_write_atomically, self.path, payload)
             except OSError as exc:

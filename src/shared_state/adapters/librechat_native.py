@@ -8,6 +8,7 @@ keeps UI settings in the browser, so this upstream stores no `ui` fields.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -15,15 +16,16 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import Any
+from functools import partial
+from typing import Annotated, Any, Required
 
-from pydantic import Field, TypeAdapter, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, model_validator, with_config
+from typing_extensions import TypedDict
 
 from shared_state.adapters.http import JsonApi, gather_reads
 from shared_state.adapters.memo import SnapshotMemo
 from shared_state.adapters.wire import WireModel, WireUser
-from shared_state.domain.items import ItemList, render_item
+from shared_state.domain.items import ItemList
 from shared_state.domain.models import (
     Item,
     LlmValues,
@@ -31,7 +33,6 @@ from shared_state.domain.models import (
     UpstreamSnapshot,
     WritableSection,
 )
-from shared_state.domain.redact import redact
 from shared_state.errors import UpstreamRejectedWrite, UpstreamResponseInvalid
 
 ENDPOINT_PROVIDERS: Mapping[str, str] = {
@@ -63,6 +64,7 @@ _LLM_PRESET_FIELDS = ("endpoint", "model", "temperature", "max_tokens", *_MAX_TO
 # Kept by LibreChat itself; echoing them into its `$set` update is at best useless.
 _SERVER_MANAGED = frozenset({"_id", "__v", "user", "createdAt", "updatedAt"})
 _OLDEST = datetime.min.replace(tzinfo=UTC)
+_CHANGES_ON_THE_LOOP = 500
 
 
 def parse_moment(value: str) -> datetime:
@@ -95,31 +97,35 @@ class _Preset(WireModel):
         return self.model_dump(by_alias=True, exclude_unset=True)
 
 
-class _Conversation(WireModel):
-    conversation_id: str = Field(alias="conversationId", min_length=1)
-    updated_at: str | None = Field(None, alias="updatedAt")
-    endpoint: str | None = None
+def _is_a_moment(value: str | None) -> str | None:
+    if value is not None:
+        parse_moment(value)
+    return value
 
-    @field_validator("updated_at")
-    @classmethod
-    def _is_a_moment(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_moment(value)
-        return value
 
-    @cached_property
-    def moment(self) -> datetime:
-        return _OLDEST if self.updated_at is None else parse_moment(self.updated_at)
+@with_config(ConfigDict(extra="allow"))
+class _Conversation(TypedDict, total=False):
+    """A conversation as `GET /api/convos` lists it: these fields checked, the others
+    kept as they came. A dict, not a model: ten thousand of them are read per full scan."""
 
-    @property
-    def rank(self) -> float:
-        """Its place in the list: newest first."""
-        return -self.moment.timestamp()
+    conversationId: Required[Annotated[str, Field(min_length=1)]]
+    updatedAt: Annotated[str | None, AfterValidator(_is_a_moment)]
+    endpoint: str | None
+    id: Any
 
-    def item(self) -> Item:
-        """Every field LibreChat sent, with an `id` from `conversationId` where it sent none."""
-        fields = self.model_dump(by_alias=True, exclude_unset=True)
-        return fields if fields.get("id") is not None else {"id": self.conversation_id, **fields}
+
+def _rank(conversation: _Conversation) -> float:
+    """A conversation's place in the list, newest first (the oldest: no `updatedAt`)."""
+    updated_at = conversation.get("updatedAt")
+    return -(_OLDEST if updated_at is None else parse_moment(updated_at)).timestamp()
+
+
+def _item(conversation: _Conversation) -> Item:
+    """Every field LibreChat sent, with an `id` from `conversationId` where it sent none."""
+    fields: Item = dict(conversation)
+    if fields.get("id") is None:
+        return {"id": conversation["conversationId"], **fields}
+    return fields
 
 
 class _ConvoPage(WireModel):
@@ -234,7 +240,7 @@ class LibreChatNative:
             self._api.get(_PRESETS_PATH, _PRESETS),
             self._scan_conversations(),
         )
-        self._commit(scan)
+        await self._commit(scan)
         default = _default_preset(presets)
         self._learn_endpoints(_endpoints_default_last(presets, default))
         inputs = (user, presets, self._conversations)
@@ -318,20 +324,21 @@ class LibreChatNative:
     def _read_page(self, page: _ConvoPage, scan: _Scan) -> None:
         kept = self._conversations
         for conversation in page.conversations:
-            rank = conversation.rank
+            rank = _rank(conversation)
             if scan.watermark_rank is not None and rank > scan.watermark_rank:
                 continue  # older than the newest already kept: nothing new
-            key = conversation.conversation_id
+            key = conversation["conversationId"]
             if scan.seen.get(key, rank + 1) <= rank:
                 continue  # a version at least as new was on an earlier page
             scan.seen[key] = rank
-            item = conversation.item()
-            if kept.item_json(key) == render_item(redact(item)):
+            # LibreChat moves `updatedAt` on every save of a conversation: one whose moment
+            # stayed is the one kept, and costs no rendering to tell.
+            if kept.rank_of(key) == rank:
                 scan.changed.pop(key, None)
                 continue
-            scan.changed[key] = (item, rank)
-            if conversation.endpoint:
-                scan.endpoints.setdefault(conversation.endpoint, conversation.endpoint)
+            scan.changed[key] = (_item(conversation), rank)
+            if endpoint := conversation.get("endpoint"):
+                scan.endpoints.setdefault(endpoint, endpoint)
 
     async def _pages(self, scan: _Scan) -> AsyncGenerator[_ConvoPage | None, None]:
         """The pages of the conversation list, newest first, in whichever format the
@@ -365,9 +372,9 @@ class LibreChatNative:
                 page = self._api.parse(raw, "GET", _CONVOS_PATH, _CONVO_PAGE)
                 summary = _PageSeen(
                     digest=digest,
-                    ranks={c.conversation_id: c.rank for c in reversed(page.conversations)},
-                    newest_rank=page.conversations[0].rank if page.conversations else 0.0,
-                    oldest_rank=page.conversations[-1].rank if page.conversations else 0.0,
+                    ranks={c["conversationId"]: _rank(c) for c in reversed(page.conversations)},
+                    newest_rank=_rank(page.conversations[0]) if page.conversations else 0.0,
+                    oldest_rank=_rank(page.conversations[-1]) if page.conversations else 0.0,
                     next_cursor=page.next_cursor,
                     pages=page.pages,
                 )
@@ -400,12 +407,16 @@ class LibreChatNative:
                 cursors.add(summary.next_cursor)
                 params["cursor"] = summary.next_cursor
 
-    def _commit(self, scan: _Scan) -> None:
+    async def _commit(self, scan: _Scan) -> None:
         kept = self._conversations
         removed = [key for key in kept.ids() if key not in scan.seen] if scan.is_full else []
-        self._conversations = kept.replaced(
-            scan.changed, removed=removed, limit=self._max_conversations
+        replace = partial(
+            kept.replaced, scan.changed, removed=removed, limit=self._max_conversations
         )
+        # Rebuilding costs what changed; thousands of changes (a first sync) would hold
+        # the event loop for tens of milliseconds, so they are rebuilt off it.
+        is_large = len(scan.changed) > _CHANGES_ON_THE_LOOP
+        self._conversations = await asyncio.to_thread(replace) if is_large else replace()
         # A full scan's pages replace what was remembered; an incremental read adds its own.
         self._pages_seen = (
             scan.pages_seen if scan.is_full else {**self._pages_seen, **scan.pages_seen}

@@ -176,14 +176,15 @@ class ItemList(Sequence[Item]):
             dropped = tuple(keys[limit:])
             parts, keys, lengths = self._truncated(parts, keys, lengths, limit)
             ranks = ranks[:limit] if ranks is not None else None
-        kept = set(keys)
-        delta = ItemDelta(
+        result = ItemList(parts, keys, lengths, ranks=ranks)
+        kept = result._index
+        result._delta = ItemDelta(
             base=self,
             added=tuple(k for k in rendered if k not in self._index and k in kept),
             updated=tuple(k for k in rendered if k in self._index and k in kept),
             removed=tuple(k for k in (*removed, *dropped) if k in self._index and k not in kept),
         )
-        return ItemList(parts, keys, lengths, ranks=ranks, delta=delta)
+        return result
 
     def _insertion_point(self, key: str, rank: float) -> int:
         """Before which of this list's positions a changed item goes."""
@@ -239,6 +240,22 @@ class ItemList(Sequence[Item]):
     def has(self, key: str) -> bool:
         """Whether an item has this id."""
         return key in self._index
+
+    def rank_of(self, key: str) -> float | None:
+        """An item's rank, or None (not in the list, or a list without ranks)."""
+        position = self._index.get(key)
+        if position is None or self._ranks is None:
+            return None
+        return self._ranks[position]
+
+    def subset(self, keys: Iterable[str]) -> ItemList:
+        """The items with these ids (present ones), in the order given, sharing bytes."""
+        positions = [self._index[key] for key in keys if key in self._index]
+        return ItemList(
+            [self._span(position) for position in positions],
+            [self._keys[position] for position in positions],
+            array("q", [self._lengths[position] for position in positions]),
+        )
 
     def item_json(self, key: str) -> bytes | None:
         """One item's JSON by id, or None."""
@@ -308,10 +325,11 @@ class ItemList(Sequence[Item]):
 
     def original_id(self, key: str) -> ItemId:
         """The id as the item holds it (`1`, not `"1"`)."""
-        rendered = self.item_json(key)
-        if rendered is None:
-            raise KeyError(key)
-        value = json.loads(rendered).get("id")
+        position = self._index[key]
+        span = self._span(position)
+        if span[:7].tobytes() == b'{"id":"':
+            return key  # the common case, told without parsing
+        value = json.loads(bytes(span)).get("id")
         return value if isinstance(value, str | int) else key
 
     # --- internals -------------------------------------------------------------------

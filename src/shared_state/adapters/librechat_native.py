@@ -309,7 +309,7 @@ class LibreChatNative:
             or self._incremental_since_full_scan >= self._full_scan_every - 1
         )
         kept = self._conversations
-        scan = _Scan(watermark_rank=None if is_due or not kept.ranks else kept.ranks[0])
+        scan = _Scan(watermark_rank=None if is_due else kept.first_rank)
         async with aclosing(self._pages(scan)) as pages:
             async for page in pages:
                 if page is None:  # the same bytes as last time: nothing new on it

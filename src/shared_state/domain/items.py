@@ -3,10 +3,14 @@
 Ten thousand conversations are the state's bulk. Held as Python dicts they cost five to
 ten times their JSON, and every sync would re-validate, re-compare and re-render all of
 them. An `ItemList` holds the list's JSON once (`json`, what `GET /conversations` sends)
-and where each item starts in it; an item becomes a dict only when somebody asks for it.
-Lists that share items share their bytes: `replaced()` builds the next list from the
-previous one's unchanged spans plus what changed, and remembers that delta, so a sync that
-changed one conversation among 10,000 costs what one conversation costs.
+and, in chunks of a few hundred items, where each item starts in it; an item becomes a
+dict only when somebody asks for it.
+
+`replaced()` builds the next list from the previous one: chunks that hold no change are
+shared as they are (their bytes are copied into the new JSON in one slice each), only the
+chunks that hold a change are rebuilt, and the result remembers its delta. So a sync that
+changed one conversation among 10,000 costs one chunk plus one copy of the JSON, and
+`changes_since` reads the delta instead of comparing.
 
 Every item entered through `from_items` or `replaced` has passed `redact` (secrets out)
 and has an `id` (the upstream's own, or one the adapter derived): the type is the proof.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -32,6 +36,9 @@ Item = dict[str, Any]
 
 ItemId = str | int
 
+CHUNK_ITEMS = 256
+"""Items per chunk when a list is built; a rebuilt chunk that outgrows twice this splits."""
+
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -39,6 +46,14 @@ def render_item(item: Mapping[str, Any]) -> bytes:
     """An item's JSON as the state serves it: compact UTF-8, no NaN. A lone surrogate
     (a `\\ud800` escape an upstream sent) cannot be UTF-8: it becomes `?`."""
     return _encode(item).encode("utf-8", "replace")
+
+
+def key_of(item: Mapping[str, Any]) -> str:
+    """An item's key: its `id` as a string (`1` and `"1"` are one key)."""
+    value = item.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("every item needs an id (a string or an integer)")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -51,44 +66,77 @@ class ItemDelta:
     removed: tuple[str, ...]
 
 
+_Entry = tuple[str, "bytes | memoryview", float]
+"""(key, the item's JSON, its rank) while a chunk is being built."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Chunk:
+    """A run of consecutive items: their keys, where each starts relative to the run (one
+    more entry: the run's length plus one), and their ranks. Shared between lists."""
+
+    keys: tuple[str, ...]
+    starts: array[int]
+    ranks: array[float] | None
+
+    @property
+    def size(self) -> int:
+        """The run's bytes: its items joined by commas."""
+        return self.starts[-1] - 1
+
+    @classmethod
+    def build(cls, entries: Sequence[_Entry], *, is_ranked: bool) -> tuple[_Chunk, bytes]:
+        """A chunk of `entries`, and its bytes."""
+        chunk = cls(
+            keys=tuple(key for key, _, _ in entries),
+            starts=array("q", accumulate((len(part) + 1 for _, part, _ in entries), initial=0)),
+            ranks=array("d", [rank for _, _, rank in entries]) if is_ranked else None,
+        )
+        return chunk, b",".join(part for _, part, _ in entries)
+
+
 class ItemList(Sequence[Item]):
     """An immutable list of items with unique ids, kept as its JSON array.
 
     Indexing and iteration parse items on demand (fresh dicts: change them freely);
-    `json` is the array, `item_json(key)` one item's bytes, `find(key)` one item by its
-    id or by another field (a workspace's `slug`). Keys are the ids as
-    strings, as they arrive in a URL. A list built with `ranks` stays sorted by them
-    (ascending): `replaced` puts a changed item where its rank says.
+    `json` is the array, `item_json(key)` one item's bytes, `find(key)` one item by its id
+    or by another field (a workspace's `slug`). Keys are the ids as strings, as they
+    arrive in a URL. A ranked list stays sorted by rank (ascending): `replaced` puts a
+    changed item where its rank says.
     """
 
     __slots__ = (
         "_alias_index",
+        "_bases",
+        "_chunk_numbers",
+        "_chunks",
+        "_counts",
         "_delta",
         "_index",
+        "_is_ranked",
         "_json",
-        "_keys",
-        "_lengths",
-        "_ranks",
-        "_starts",
     )
 
     def __init__(
         self,
-        parts: Iterable[bytes | memoryview],
-        keys: list[str],
-        lengths: array[int],
+        chunks: Sequence[tuple[_Chunk, bytes | memoryview]],
         *,
-        ranks: array[float] | None = None,
+        is_ranked: bool,
+        index: dict[str, _Chunk] | None = None,
         delta: ItemDelta | None = None,
     ) -> None:
-        self._json = b"[" + b",".join(parts) + b"]"
-        self._keys = keys  # in list order
-        self._lengths = lengths  # of each item's JSON, plus one for its comma
-        # Item i is json[starts[i] : starts[i + 1] - 1]; all of this is C-level work.
-        self._starts = array("q", accumulate(lengths, initial=1))
-        self._index = dict(zip(keys, range(len(keys)), strict=True))
-        self._ranks = ranks
-        self._alias_index: dict[tuple[str, ...], dict[str, int]] = {}
+        """From chunks and their bytes, in order (use `from_items` or `replaced`)."""
+        self._chunks = tuple(chunk for chunk, _ in chunks)
+        self._json = b"[" + b",".join(part for _, part in chunks) + b"]"
+        # Where each chunk starts in the JSON, and how many items come before it.
+        self._bases = array("q", accumulate((c.size + 1 for c in self._chunks), initial=1))
+        self._counts = array("q", accumulate((len(c.keys) for c in self._chunks), initial=0))
+        self._chunk_numbers = {id(chunk): number for number, chunk in enumerate(self._chunks)}
+        if index is None:
+            index = {key: chunk for chunk in self._chunks for key in chunk.keys}
+        self._index = index
+        self._is_ranked = is_ranked
+        self._alias_index: dict[tuple[str, ...], dict[str, str]] = {}
         self._delta = delta
 
     # --- building --------------------------------------------------------------------
@@ -101,22 +149,21 @@ class ItemList(Sequence[Item]):
         rank: Callable[[Mapping[str, Any]], float] | None = None,
     ) -> ItemList:
         """A list of `items` (each with an `id`), secrets removed; a repeated id keeps
-        its first item. With `rank`, sorted by it (a stable sort)."""
-        entries: dict[str, tuple[bytes, float]] = {}
+        its first item. With `rank`, a ranked list, sorted by it (a stable sort)."""
+        entries: dict[str, _Entry] = {}
         for item in items:
             key = key_of(item)
             if key not in entries:
-                entries[key] = (render_item(redact(item)), rank(item) if rank else 0.0)
-        keys = list(entries)
+                entries[key] = (key, render_item(redact(item)), rank(item) if rank else 0.0)
+        ordered = list(entries.values())
         if rank is not None:
-            keys.sort(key=lambda key: entries[key][1])
-        parts = [entries[key][0] for key in keys]
-        return cls(
-            parts,
-            keys,
-            array("q", [len(part) + 1 for part in parts]),
-            ranks=array("d", [entries[key][1] for key in keys]) if rank else None,
-        )
+            ordered.sort(key=lambda entry: entry[2])
+        return cls(_chunked(ordered, is_ranked=rank is not None), is_ranked=rank is not None)
+
+    @classmethod
+    def ranked(cls) -> ItemList:
+        """An empty list that keeps its items sorted by rank."""
+        return cls((), is_ranked=True)
 
     def replaced(
         self,
@@ -127,115 +174,116 @@ class ItemList(Sequence[Item]):
     ) -> ItemList:
         """This list with the items in `changed` (key -> (item, rank); new or updated,
         secrets removed here) put in, the keys in `removed` taken out, and at most `limit`
-        items kept (the first). Unchanged items keep their bytes: the work is C-level
-        copying plus what changed. The result remembers its delta from this list, which
-        `changes_since` reads instead of comparing; nothing changed gives `self`.
+        items kept (the first). Only the chunks that hold a change are rebuilt; the
+        result remembers its delta from this list. Nothing changed gives `self`.
 
         In a list without ranks an updated item keeps its place and a new one is appended.
         """
-        rendered = {
-            key: (render_item(redact(item)), rank)
-            for key, (item, rank) in changed.items()
-            if key not in self._index or self._span(self._index[key]) != render_item(redact(item))
-        }
-        gone = {self._index[key] for key in removed if key in self._index}
-        gone.update(self._index[key] for key in rendered if key in self._index)
+        rendered: dict[str, tuple[bytes, float]] = {}
+        for key, (item, rank) in changed.items():
+            part = render_item(redact(item))
+            if self.item_json(key) != part:
+                rendered[key] = (part, rank)
+        gone = {key for key in removed if key in self._index}
         if not rendered and not gone and (limit is None or len(self) <= limit):
             return self
-        # Walk the old positions once: an insertion goes before the position it names, a
-        # gone position is skipped, and everything between is copied as one run.
-        events = sorted(
-            [
-                (self._insertion_point(key, rank), 0, rank, order, key)
-                for order, (key, (_, rank)) in enumerate(rendered.items())
-            ]
-            + [(point, 1, 0.0, 0, "") for point in gone]
-        )
-        parts: list[bytes | memoryview] = []
-        keys: list[str] = []
-        lengths = array("q")
-        ranks = array("d") if self._ranks is not None else None
-        position = 0
-        for point, is_gone, rank, _, key in events:
-            if point > position:
-                self._copy_run(position, point, parts, keys, lengths, ranks)
-                position = point
-            if is_gone:
-                position = point + 1
+        # Which chunk each change lands in: its old chunk, or where its rank sorts.
+        arrivals: dict[int, list[tuple[str, bytes, float]]] = {}
+        for key, (part, rank) in rendered.items():
+            number = self._arrival_chunk(key, rank)
+            arrivals.setdefault(number, []).append((key, part, rank))
+        touched = set(arrivals) | {self._chunk_numbers[id(self._index[key])] for key in gone}
+        if self._is_ranked:
+            touched |= {
+                self._chunk_numbers[id(self._index[key])] for key in rendered if key in self._index
+            }
+        chunks: list[tuple[_Chunk, bytes | memoryview]] = []
+        index = dict(self._index)  # a C-level copy; only rebuilt chunks' keys change
+        for key in gone:
+            del index[key]
+        for number in range(max(len(self._chunks), 1)):
+            if number not in touched:
+                chunks.append((self._chunks[number], self._chunk_bytes(number)))
                 continue
-            part = rendered[key][0]
-            parts.append(part)
-            keys.append(key)
-            lengths.append(len(part) + 1)
-            if ranks is not None:
-                ranks.append(rank)
-        if position < len(self):
-            self._copy_run(position, len(self), parts, keys, lengths, ranks)
-        dropped: tuple[str, ...] = ()
-        if limit is not None and len(keys) > limit:
-            dropped = tuple(keys[limit:])
-            parts, keys, lengths = self._truncated(parts, keys, lengths, limit)
-            ranks = ranks[:limit] if ranks is not None else None
-        result = ItemList(parts, keys, lengths, ranks=ranks)
-        kept = result._index
+            entries = self._rebuilt_entries(number, arrivals.get(number, []), gone, rendered)
+            for chunk, part in _chunked(entries, is_ranked=self._is_ranked, split_at=2):
+                chunks.append((chunk, part))
+                index.update(dict.fromkeys(chunk.keys, chunk))
+        dropped: list[str] = []
+        if limit is not None:
+            chunks, dropped = _limited(chunks, limit)
+            for key in dropped:
+                index.pop(key, None)
+        result = ItemList(chunks, is_ranked=self._is_ranked, index=index)
         result._delta = ItemDelta(
             base=self,
-            added=tuple(k for k in rendered if k not in self._index and k in kept),
-            updated=tuple(k for k in rendered if k in self._index and k in kept),
-            removed=tuple(k for k in (*removed, *dropped) if k in self._index and k not in kept),
+            added=tuple(k for k in rendered if k not in self._index and k in index),
+            updated=tuple(k for k in rendered if k in self._index and k in index),
+            removed=tuple(k for k in (*gone, *dropped) if k in self._index and k not in index),
         )
         return result
 
-    def _insertion_point(self, key: str, rank: float) -> int:
-        """Before which of this list's positions a changed item goes."""
-        if self._ranks is not None:
-            return bisect_left(self._ranks, rank)
-        return self._index.get(key, len(self))
+    def _arrival_chunk(self, key: str, rank: float) -> int:
+        """The chunk a changed item goes into: by rank in a ranked list (before the items
+        of equal rank); else its own chunk, or the last one for a new item."""
+        if self._is_ranked:
+            firsts = [chunk.ranks[0] for chunk in self._chunks if chunk.ranks]
+            return max(bisect_left(firsts, rank) - 1, 0)
+        chunk = self._index.get(key)
+        return self._chunk_numbers[id(chunk)] if chunk else max(len(self._chunks) - 1, 0)
 
-    def _copy_run(
+    def _rebuilt_entries(
         self,
-        start: int,
-        stop: int,
-        parts: list[bytes | memoryview],
-        keys: list[str],
-        lengths: array[int],
-        ranks: array[float] | None,
-    ) -> None:
-        """Items start..stop-1 of this list, appended as one slice of its bytes."""
-        parts.append(memoryview(self._json)[self._starts[start] : self._starts[stop] - 1])
-        keys.extend(self._keys[start:stop])
-        lengths.extend(self._lengths[start:stop])
-        if ranks is not None and self._ranks is not None:
-            ranks.extend(self._ranks[start:stop])
-
-    @staticmethod
-    def _truncated(
-        parts: list[bytes | memoryview], keys: list[str], lengths: array[int], limit: int
-    ) -> tuple[list[bytes | memoryview], list[str], array[int]]:
-        joined = b",".join(parts)
-        size = max(sum(lengths[:limit]) - 1, 0)
-        return [joined[:size]] if limit else [], keys[:limit], lengths[:limit]
-
-    @classmethod
-    def ranked(cls) -> ItemList:
-        """An empty list that keeps its items sorted by rank."""
-        return cls([], [], array("q"), ranks=array("d"))
+        number: int,
+        arrivals: list[tuple[str, bytes, float]],
+        gone: set[str],
+        rendered: Mapping[str, tuple[bytes, float]],
+    ) -> list[_Entry]:
+        """The entries of chunk `number` once the changes that touch it are applied."""
+        entries: list[_Entry] = []
+        if number < len(self._chunks):
+            chunk = self._chunks[number]
+            for position, key in enumerate(chunk.keys):
+                if key in gone or (self._is_ranked and key in rendered):
+                    continue  # removed, or moving to where its new rank sorts
+                rank = chunk.ranks[position] if chunk.ranks is not None else 0.0
+                part = rendered[key][0] if key in rendered else self._item_span(number, position)
+                entries.append((key, part, rank))
+        if not self._is_ranked:
+            entries += [(k, p, r) for k, p, r in arrivals if not self.has(k)]
+            return entries
+        merged: list[_Entry] = []
+        kept = iter(entries)
+        pending = next(kept, None)
+        for arrival in sorted(arrivals, key=lambda entry: entry[2]):
+            while pending is not None and pending[2] < arrival[2]:
+                merged.append(pending)
+                pending = next(kept, None)
+            merged.append(arrival)
+        if pending is not None:
+            merged.append(pending)
+            merged.extend(kept)
+        return merged
 
     # --- reading ---------------------------------------------------------------------
-
-    @property
-    def ranks(self) -> Sequence[float]:
-        """The items' ranks, ascending (empty for a list without ranks)."""
-        return self._ranks if self._ranks is not None else ()
 
     @property
     def json(self) -> bytes:
         """The JSON array, as `GET` serves it."""
         return self._json
 
+    @property
+    def first_rank(self) -> float | None:
+        """The first item's rank (the newest conversation's), or None."""
+        if not self._is_ranked or not self._chunks:
+            return None
+        ranks = self._chunks[0].ranks
+        return ranks[0] if ranks else None
+
     def ids(self) -> Iterator[str]:
         """The items' ids as strings, in order."""
-        return iter(self._index)
+        for chunk in self._chunks:
+            yield from chunk.keys
 
     def has(self, key: str) -> bool:
         """Whether an item has this id."""
@@ -243,40 +291,35 @@ class ItemList(Sequence[Item]):
 
     def rank_of(self, key: str) -> float | None:
         """An item's rank, or None (not in the list, or a list without ranks)."""
-        position = self._index.get(key)
-        if position is None or self._ranks is None:
+        chunk = self._index.get(key)
+        if chunk is None or chunk.ranks is None:
             return None
-        return self._ranks[position]
-
-    def subset(self, keys: Iterable[str]) -> ItemList:
-        """The items with these ids (present ones), in the order given, sharing bytes."""
-        positions = [self._index[key] for key in keys if key in self._index]
-        return ItemList(
-            [self._span(position) for position in positions],
-            [self._keys[position] for position in positions],
-            array("q", [self._lengths[position] for position in positions]),
-        )
+        return chunk.ranks[chunk.keys.index(key)]
 
     def item_json(self, key: str) -> bytes | None:
         """One item's JSON by id, or None."""
-        position = self._index.get(key)
-        return None if position is None else bytes(self._span(position))
+        span = self._span_of(key)
+        return None if span is None else bytes(span)
 
     def find(self, key: str, *, aliases: tuple[str, ...] = ()) -> bytes | None:
         """One item's JSON by id, or else by one of the `aliases` fields (a workspace's
         `slug`), or None."""
-        position = self._index.get(key)
-        if position is None and aliases:
-            position = self._alias_positions(aliases).get(key)
-        return None if position is None else bytes(self._span(position))
+        if key not in self._index and aliases:
+            key = self._alias_keys(aliases).get(key, key)
+        return self.item_json(key)
 
     def get(self, key: str) -> Item | None:
         """One item by id, parsed, or None."""
         rendered = self.item_json(key)
         return None if rendered is None else json.loads(rendered)
 
+    def subset(self, keys: Iterable[str]) -> ItemList:
+        """The items with these ids (present ones), in the order given, sharing bytes."""
+        entries = [(key, span, 0.0) for key in keys if (span := self._span_of(key)) is not None]
+        return ItemList(_chunked(entries, is_ranked=False), is_ranked=False)
+
     def __len__(self) -> int:
-        return len(self._index)
+        return self._counts[-1]
 
     @overload
     def __getitem__(self, position: int) -> Item: ...
@@ -289,11 +332,14 @@ class ItemList(Sequence[Item]):
             position += len(self)
         if not 0 <= position < len(self):
             raise IndexError("ItemList index out of range")
-        return json.loads(bytes(self._span(position)))  # type: ignore[no-any-return]
+        number = bisect_right(self._counts, position) - 1
+        span = self._item_span(number, position - self._counts[number])
+        return json.loads(span.tobytes())  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Item]:
-        for position in range(len(self)):
-            yield json.loads(bytes(self._span(position)))
+        for number, chunk in enumerate(self._chunks):
+            for position in range(len(chunk.keys)):
+                yield json.loads(self._item_span(number, position).tobytes())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ItemList):
@@ -314,40 +360,52 @@ class ItemList(Sequence[Item]):
         if self._delta is not None and self._delta.base is old:
             return self._delta
         added, updated = [], []
-        for key, position in self._index.items():
-            before = old._index.get(key)
+        for key in self.ids():
+            before = old._span_of(key)
             if before is None:
                 added.append(key)
-            elif old._span(before) != self._span(position):
+            elif before != self._span_of(key):
                 updated.append(key)
-        removed = tuple(key for key in old._index if key not in self._index)
+        removed = tuple(key for key in old.ids() if key not in self._index)
         return ItemDelta(base=old, added=tuple(added), updated=tuple(updated), removed=removed)
 
     def original_id(self, key: str) -> ItemId:
         """The id as the item holds it (`1`, not `"1"`)."""
-        position = self._index[key]
-        span = self._span(position)
+        span = self._span_of(key)
+        if span is None:
+            raise KeyError(key)
         if span[:7].tobytes() == b'{"id":"':
             return key  # the common case, told without parsing
-        value = json.loads(bytes(span)).get("id")
+        value = json.loads(span.tobytes()).get("id")
         return value if isinstance(value, str | int) else key
 
     # --- internals -------------------------------------------------------------------
 
-    def _span(self, position: int) -> memoryview:
-        return memoryview(self._json)[self._starts[position] : self._starts[position + 1] - 1]
+    def _chunk_bytes(self, number: int) -> memoryview:
+        base = self._bases[number]
+        return memoryview(self._json)[base : base + self._chunks[number].size]
 
-    def _alias_positions(self, aliases: tuple[str, ...]) -> dict[str, int]:
-        index = self._alias_index.get(aliases)
-        if index is None:
-            index = {}
-            for position, item in enumerate(self):
+    def _item_span(self, number: int, position: int) -> memoryview:
+        base, starts = self._bases[number], self._chunks[number].starts
+        return memoryview(self._json)[base + starts[position] : base + starts[position + 1] - 1]
+
+    def _span_of(self, key: str) -> memoryview | None:
+        chunk = self._index.get(key)
+        if chunk is None:
+            return None
+        return self._item_span(self._chunk_numbers[id(chunk)], chunk.keys.index(key))
+
+    def _alias_keys(self, aliases: tuple[str, ...]) -> dict[str, str]:
+        keys = self._alias_index.get(aliases)
+        if keys is None:
+            keys = {}
+            for key, item in zip(self.ids(), self, strict=True):
                 for alias in aliases:
                     value = item.get(alias)
                     if isinstance(value, str | int) and not isinstance(value, bool):
-                        index.setdefault(str(value), position)
-            self._alias_index[aliases] = index
-        return index
+                        keys.setdefault(str(value), key)
+            self._alias_index[aliases] = keys
+        return keys
 
     # --- pydantic --------------------------------------------------------------------
 
@@ -376,12 +434,42 @@ class ItemList(Sequence[Item]):
         raise ValueError("expected a list of objects, each with an id")
 
 
-EMPTY = ItemList.from_items(())
+def _chunked(
+    entries: Sequence[_Entry], *, is_ranked: bool, split_at: int = 1
+) -> list[tuple[_Chunk, bytes]]:
+    """`entries` as chunks of `CHUNK_ITEMS` (one chunk while there are at most `split_at`
+    times as many)."""
+    if len(entries) <= CHUNK_ITEMS * split_at:
+        return [_Chunk.build(entries, is_ranked=is_ranked)] if entries else []
+    return [
+        _Chunk.build(entries[start : start + CHUNK_ITEMS], is_ranked=is_ranked)
+        for start in range(0, len(entries), CHUNK_ITEMS)
+    ]
 
 
-def key_of(item: Mapping[str, Any]) -> str:
-    """An item's key: its `id` as a string (`1` and `"1"` are one key)."""
-    value = item.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError("every item needs an id (a string or an integer)")
-    return str(value)
+def _limited(
+    chunks: list[tuple[_Chunk, bytes | memoryview]], limit: int
+) -> tuple[list[tuple[_Chunk, bytes | memoryview]], list[str]]:
+    """The first `limit` items' chunks (the last one cut), and the keys left out."""
+    kept: list[tuple[_Chunk, bytes | memoryview]] = []
+    dropped: list[str] = []
+    room = limit
+    for chunk, part in chunks:
+        if room >= len(chunk.keys):
+            kept.append((chunk, part))
+            room -= len(chunk.keys)
+        elif room > 0:
+            cut = _Chunk(
+                keys=chunk.keys[:room],
+                starts=chunk.starts[: room + 1],
+                ranks=chunk.ranks[:room] if chunk.ranks is not None else None,
+            )
+            kept.append((cut, part[: cut.size]))
+            dropped += chunk.keys[room:]
+            room = 0
+        else:
+            dropped += chunk.keys
+    return kept, dropped
+
+
+EMPTY = ItemList((), is_ranked=False)

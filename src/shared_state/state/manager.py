@@ -298,22 +298,26 @@ class StateManager:
 
 def render_stored(stored: StoredState) -> bytes:
     """The snapshot file's JSON, with each list spliced in as the JSON it is held as: a
-    save at 10,000 conversations is a copy, not a serialisation."""
-    sources = []
-    for name, record in stored.sources.items():
-        data = b"null"
-        if record.data is not None:
-            head = record.data.model_dump_json(by_alias=True, exclude=_LIST_FIELDS).encode()
-            lists = b',"workspaces":%s,"conversations":%s' % (
-                _list_json(record.data.workspaces),
-                _list_json(record.data.conversations),
-            )
-            data = head[:-1] + lists + b"}"
-        status = record.status.model_dump_json(by_alias=True).encode()
-        sources.append(b'"%s":{"status":%s,"data":%s}' % (name.encode(), status, data))
+    save at 10,000 conversations is one copy, not a serialisation."""
     head = stored.model_dump_json(by_alias=True, exclude={"sources", "local"}).encode()
-    local = stored.local.model_dump_json(by_alias=True).encode()
-    return head[:-1] + b',"sources":{' + b",".join(sources) + b'},"local":' + local + b"}"
+    parts = [head[:-1], b',"sources":{']
+    for number, (name, record) in enumerate(stored.sources.items()):
+        status = record.status.model_dump_json(by_alias=True).encode()
+        parts.append(b'%s"%s":{"status":%s,"data":' % (b"," * bool(number), name.encode(), status))
+        if record.data is None:
+            parts.append(b"null}")
+            continue
+        data = record.data.model_dump_json(by_alias=True, exclude=_LIST_FIELDS).encode()
+        parts += [
+            data[:-1],
+            b',"workspaces":',
+            _list_json(record.data.workspaces),
+            b',"conversations":',
+            _list_json(record.data.conversations),
+            b"}}",
+        ]
+    parts += [b'},"local":', stored.local.model_dump_json(by_alias=True).encode(), b"}"]
+    return b"".join(parts)
 
 
 _LIST_FIELDS = {"workspaces", "conversations"}

@@ -9,10 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from shared_state.domain.redact import redact
+from shared_state.domain.redact import redact, safe_user
 
 SourceName = Literal["anythingllm", "librechat"]
 SOURCE_NAMES: tuple[SourceName, ...] = ("anythingllm", "librechat")
@@ -94,8 +101,12 @@ class UpstreamSnapshot(DomainModel):
 
     @field_validator("user", "workspaces", "conversations")
     @classmethod
-    def _without_secrets(cls, value: Any) -> Any:
-        return redact(value) if value is not None else None
+    def _without_secrets(cls, value: Any, info: ValidationInfo) -> Any:
+        # A user keeps only its known-safe fields; items keep the upstream's own fields
+        # (contract §4), less anything named or shaped like a secret.
+        if value is None:
+            return None
+        return safe_user(value) if info.field_name == "user" else redact(value)
 
 
 class LocalSettings(DomainModel):

@@ -216,7 +216,8 @@ def _text(value: Any) -> Any:
     """A string that is no credential and not huge, or null."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) <= _MAX_TEXT_CHARS and not looks_like_credential(value):
+    is_short = isinstance(value, str) and len(value) <= _MAX_TEXT_CHARS
+    if is_short and not looks_like_credential(value):
         return value
     return _DROP
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from shared_state.domain.models import Section, SourceName, SourceStatus, Timestamp
 
@@ -89,7 +90,7 @@ def _without_control_characters(value: str) -> str:
     return value
 
 
-_NAME_RULE = {"pattern": NAME_PATTERN}
+_NAME_RULE: JsonDict = {"pattern": NAME_PATTERN}
 
 
 class LlmSettingsUpdate(_Body):

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 from fastapi import FastAPI
+from schemathesis import GenerationMode
 
 from shared_state import create_app
 from shared_state.api import add_exception_handlers
@@ -171,10 +173,9 @@ async def test_out_of_range_422_is_fastapis_own_body(service: Service) -> None:
 # --- 422 without echo, at the schema level (no body limit in front) -------------------------
 
 
-@pytest.fixture
-async def bare() -> AsyncIterator[httpx.AsyncClient]:
+def bare_app() -> FastAPI:
     """The write bodies and the error handlers in an app of their own: whatever body limit
-    the service sets, these tests reach the 422 handler with a megabyte."""
+    the service sets, tests reach the 422 handler with a megabyte; no lifespan to run."""
     app = FastAPI()
     add_exception_handlers(app)
 
@@ -186,7 +187,13 @@ async def bare() -> AsyncIterator[httpx.AsyncClient]:
     async def ui(body: UiSettingsUpdate) -> dict[str, Any]:
         return body.values()
 
-    transport = httpx.ASGITransport(app=app)
+    return app
+
+
+@pytest.fixture
+async def bare() -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `bare_app()`, in-process."""
+    transport = httpx.ASGITransport(app=bare_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
@@ -313,3 +320,21 @@ def test_schema_pattern_is_the_rule_the_server_applies(openapi: dict[str, Any], 
         assert pattern.search(f"gpt{char}4o") is None
     for name in ORDINARY_NAMES:
         assert pattern.search(name) is not None
+
+
+# --- the schema against the server, property-based ----------------------------------------
+
+conformance = schemathesis.openapi.from_asgi("/openapi.json", bare_app())
+conformance.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=100,
+    deterministic=True,  # the same cases every run
+    database="none",
+)
+
+
+@conformance.parametrize()
+def test_server_accepts_what_the_schema_allows_and_refuses_the_rest(case: Any) -> None:
+    """Generated bodies: every schema-valid one is accepted, every schema-violating one is
+    a 422 (never a 500), and every answer matches its documented shape."""
+    case.call_and_validate()

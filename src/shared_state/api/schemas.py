@@ -110,6 +110,14 @@ class LlmSettingsUpdate(_Body):
     def _plain_name(cls, value: str) -> str:
         return _without_control_characters(value)
 
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _integral_number(cls, value: Any) -> Any:
+        # JSON Schema's `integer` includes 4096.0, so the schema promises it is accepted.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @field_validator("temperature")
     @classmethod
     def _positive_zero(cls, value: float) -> float:

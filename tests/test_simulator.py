@@ -169,6 +169,8 @@ async def test_anythingllm_reads(allm: httpx.AsyncClient) -> None:
         "role": "admin",
         "password": f"{SECRET_CANARY}-pw",
         "createdAt": "2026-08-01T12:00:00.000Z",
+        "recoveryCodes": [f"{SECRET_CANARY}-recovery"],
+        "web_push_subscription_config": {"keys": {"p256dh": f"{SECRET_CANARY}-push"}},
     }
     settings = (await allm.get("/api/system/settings")).json()
     assert settings["LLMProvider"] == "openai"
@@ -226,12 +228,23 @@ async def test_every_secret_carries_the_canary(
     )
     assert allm_secrets == [
         f"{SECRET_CANARY}-pw",
+        f"{SECRET_CANARY}-recovery",
+        f"{SECRET_CANARY}-push",
         f"{SECRET_CANARY}-vdb",
         f"sk-{SECRET_CANARY}-openai",
         f"{SECRET_CANARY}-auth",
     ]
     lc_secrets = secrets_in((await lc.get("/api/user/me")).json())
-    assert lc_secrets == [f"{SECRET_CANARY}-lc", f"{SECRET_CANARY}-rt"]
+    assert lc_secrets == [
+        f"{SECRET_CANARY}-lc",
+        f"{SECRET_CANARY}-rt",
+        f"eyJhbGciOiJIUzI1NiJ9.eyJ{SECRET_CANARY}.c2lnbmF0dXJl",
+        f"{SECRET_CANARY}-session",
+        f"otpauth://totp/LibreChat:ada?secret={SECRET_CANARY}",
+        f"{SECRET_CANARY}-passphrase",
+        f"{SECRET_CANARY}-mfa-seed",
+        f"{SECRET_CANARY}-auth-pass",
+    ]
     assert secrets_in((await lc.get("/api/user/settings")).json()) == []
     assert secrets_in((await allm.get("/api/workspaces")).json()) == []
 

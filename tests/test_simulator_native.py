@@ -614,8 +614,9 @@ async def test_lc_user_is_whitelisted(lc: httpx.AsyncClient, world: World) -> No
     ]
     assert user["_id"] == user["id"] == "665f0c1a2b3c4d5e6f708192"
     assert user["role"] == "ADMIN"
-    assert SECRET_CANARY not in response.text
-    assert SECRET_CANARY in world.librechat.profile["totpSecret"]
+    for secret in (world.librechat.user["password"], world.librechat.profile["totpSecret"]):
+        assert SECRET_CANARY in secret
+        assert secret not in response.text
 
 
 async def test_lc_tiny_access_token_lifetime_expires_at_once(lc: httpx.AsyncClient) -> None:
@@ -1003,7 +1004,8 @@ async def test_lc_favorites_read_and_write(lc: httpx.AsyncClient) -> None:
 async def test_native_answers_never_carry_secrets(
     allm: httpx.AsyncClient, lc: httpx.AsyncClient, world: World
 ) -> None:
-    """No native answer a client can get carries the canary, though the world holds secrets."""
+    """Native answers carry only the canaries the real whitelists let through, never a
+    password, key or session secret of the world."""
     answers = [
         await allm.get("/api/v1/system"),
         await allm.get("/api/v1/workspaces"),
@@ -1018,9 +1020,27 @@ async def test_native_answers_never_carry_secrets(
         await lc.get("/api/convos?limit=100", headers=auth),
         await lc.get("/api/presets", headers=auth),
     ]
+    jwt_canary = f"eyJhbGciOiJIUzI1NiJ9.eyJ{SECRET_CANARY}.c2lnbmF0dXJl"
+    user_canaries = [  # in the user's `personalization`, which LibreChat does send
+        jwt_canary,
+        f"{SECRET_CANARY}-session",
+        f"otpauth://totp/LibreChat:ada?secret={SECRET_CANARY}",
+        f"{SECRET_CANARY}-passphrase",
+        f"{SECRET_CANARY}-mfa-seed",
+        f"{SECRET_CANARY}-auth-pass",
+    ]
+    passed_through = {  # seeded on purpose, in fields the real applications do send
+        "/api/v1/workspaces": [f"Bearer {SECRET_CANARY}-workspace-token"],
+        "/api/auth/login": user_canaries,
+        "/api/user": user_canaries,
+        "/api/convos": [f"https://ada:{SECRET_CANARY}@icons.example/7.png", jwt_canary],
+    }
     for answer in answers:
         assert answer.status_code == 200
-        assert SECRET_CANARY not in answer.text
+        text = answer.text
+        for seeded in passed_through.get(answer.url.path, []):
+            text = text.replace(seeded, "")
+        assert SECRET_CANARY not in text, answer.url.path
     assert SECRET_CANARY in world.anythingllm.env["OpenAiKey"]
     assert SECRET_CANARY in world.librechat.user["password"]
 

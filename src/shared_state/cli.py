@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from shared_state import embedded
 from shared_state.config import Settings, describe_invalid_settings
+from shared_state.logs import configure_logging
 
 log = logging.getLogger("shared_state")
 
@@ -28,7 +29,7 @@ DEMO_SYNC_INTERVAL_S = 5.0
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -77,17 +78,6 @@ def _parser() -> argparse.ArgumentParser:
         "--flavour", choices=["native", "bizzy"], default="native", help="API flavour"
     )
     return parser
-
-
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # httpx logs every request at INFO; the sync's own summary line is enough.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:

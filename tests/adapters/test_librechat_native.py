@@ -286,16 +286,18 @@ async def test_fetch_077_reads_legacy_pages_by_number(
     )
 
 
-async def test_fetch_077_keeps_the_older_users_extra_fields_but_no_secret(
+async def test_fetch_077_keeps_the_older_users_known_fields_but_no_secret(
     data_api: JsonApi, wire: respx.MockRouter
 ) -> None:
-    """The whole pre-0.8.6 user document is kept, minus its old `refreshToken` sessions."""
+    """The pre-0.8.6 user document keeps its known-safe fields: no `refreshToken` sessions,
+    no unknown extras such as `googleId`."""
     serve_recorded(wire, "0.7.7")
 
     snapshot = await LibreChatNative(data_api, page_size=2).fetch()
 
     assert snapshot.user is not None
-    expected = {k: v for k, v in recorded("0.7.7", "user.json").items() if k != "refreshToken"}
+    dropped = {"refreshToken", "googleId"}
+    expected = {k: v for k, v in recorded("0.7.7", "user.json").items() if k not in dropped}
     assert snapshot.user == expected
     assert "CANARY" not in snapshot.model_dump_json()
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared_state.domain.models import UpstreamSnapshot, VectorDbValues
-from shared_state.domain.redact import is_secret_name, redact
+from shared_state.domain.redact import is_secret_name, looks_like_credential, redact, safe_user
 
 SECRET_NAMES = [
     "password",
@@ -27,6 +27,23 @@ SECRET_NAMES = [
     "AwsBedrockLLMAccessKey",
     "MilvusPassword",
     "AstraDBApplicationToken",
+    "jwt",
+    "sessionTokens",
+    "otpauthUrl",
+    "passphrase",
+    "mfaSeed",
+    "pass",
+    "totp",
+    "passwordHash",
+    "salt",
+    "recoveryCodes",
+    "auth",
+    "bearer",
+    "refresh_token",
+    "accessTokens",
+    "SESSION_ID",
+    "seedPhrase",
+    "Authorization",
 ]
 ORDINARY_NAMES = [
     "maxTokens",
@@ -40,6 +57,17 @@ ORDINARY_NAMES = [
     "keyword",
     "slug",
     "id",
+    "authorId",
+    "author",
+    "bypassCache",
+    "compass",
+    "footprint",
+    "hashtags",
+    "seed",
+    "maxContextTokens",
+    "promptTokens",
+    "tokenCount",
+    "passage",
 ]
 
 
@@ -127,3 +155,172 @@ def test_upstream_snapshot_read_from_json_strips_secrets() -> None:
 
     assert snapshot.user == {"id": 1}
     assert snapshot.vector_db.settings == {"url": "u"}
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"
+CREDENTIAL_VALUES = [
+    JWT,
+    f"token {JWT} in a sentence",
+    "otpauth://totp/LibreChat:ada?secret=JBSWY3DPEHPK3PXP",
+    "OTPAUTH://hotp/x?secret=A",
+    "Bearer abcdef0123456789",
+    "bearer sk-live.abcdefgh",
+    "postgres://admin:hunter2@db:5432/app",
+    "redis://:hunter2@cache:6379",
+    "see https://ada:pw@example.com/x",
+]
+ORDINARY_VALUES = [
+    "Compare AnythingLLM and LibreChat settings",
+    "https://example.com/a:b@c",
+    "http://ollama:11434",
+    "https://ada@example.com/profile",
+    "eyJ is how base64 JSON starts",
+    "The bearer of bad news",
+    "2026-08-01T12:00:00.000Z",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", CREDENTIAL_VALUES)
+def test_credential_looking_string_is_dropped_whatever_its_name(text: str) -> None:
+    """A JWT, an otpauth URL, a bearer value or a URL with a password goes, under any name."""
+    assert looks_like_credential(text) is True
+    value = {"title": text, "keep": "x", "list": [text, "y"], "nested": {"iconURL": text}}
+
+    assert redact(value) == {"keep": "x", "list": ["y"], "nested": {}}
+
+
+@pytest.mark.parametrize("text", ORDINARY_VALUES)
+def test_ordinary_string_is_kept(text: str) -> None:
+    """Text that merely resembles a credential (a URL without a password) is kept."""
+    assert looks_like_credential(text) is False
+    assert redact({"title": text, "list": [text]}) == {"title": text, "list": [text]}
+
+
+def test_redact_keeps_an_items_ordinary_fields_and_types() -> None:
+    """A conversation item keeps its own fields, numbers, flags and nulls untouched."""
+    item = {
+        "conversationId": "c-1",
+        "authorId": "u-1",
+        "seed": 42,
+        "maxContextTokens": 128000,
+        "pinned": True,
+        "iconURL": None,
+        "tags": ["a", "b"],
+    }
+
+    assert redact(item) == item
+
+
+LC_USER = {
+    "_id": "665f",
+    "id": "665f",
+    "name": "Ada",
+    "username": "ada",
+    "email": "ada@example.com",
+    "emailVerified": True,
+    "avatar": None,
+    "provider": "local",
+    "role": "ADMIN",
+    "plugins": ["dalle"],
+    "twoFactorEnabled": False,
+    "termsAccepted": True,
+    "personalization": {"memories": True},
+    "favorites": [{"model": "gpt-4o", "endpoint": "openAI"}, {"agentId": "agent_abc"}],
+    "skillStates": {"search": True},
+    "createdAt": "2026-06-01T10:00:00.000Z",
+    "updatedAt": "2026-06-20T08:00:00.000Z",
+    "tenantId": "tenant-1",
+}
+ALLM_USER = {
+    "id": 1,
+    "username": "admin",
+    "pfpFilename": None,
+    "role": "admin",
+    "suspended": 0,
+    "seen_recovery_codes": True,
+    "createdAt": "2026-08-01T12:00:00.000Z",
+    "lastUpdatedAt": "2026-08-01T12:00:00.000Z",
+    "dailyMessageLimit": None,
+    "bio": "",
+}
+
+
+@pytest.mark.parametrize("user", [LC_USER, ALLM_USER], ids=["librechat", "anythingllm"])
+def test_safe_user_keeps_every_documented_field(user: dict[str, Any]) -> None:
+    """The documented user objects of both upstreams pass through whole."""
+    assert safe_user(user) == user
+
+
+def test_safe_user_drops_nested_secrets_and_unknown_fields() -> None:
+    """Secrets nested in `personalization` or `favorites`, and unknown fields, are dropped."""
+    user = {
+        **LC_USER,
+        "personalization": {
+            "memories": True,
+            "jwt": JWT,
+            "sessionTokens": ["s"],
+            "otpauthUrl": "otpauth://totp/x?secret=A",
+            "passphrase": "p",
+            "mfaSeed": "m",
+            "auth": {"pass": "p"},
+            "note": "harmless but unknown",
+        },
+        "favorites": [
+            {"model": "gpt-4o", "endpoint": "openAI", "token": "t"},
+            {"agentId": {"nested": "object"}},
+            "not an object",
+        ],
+        "skillStates": {"search": True, "apiKey": True, "other": "on"},
+        "googleId": "g-1",
+        "password": "hunter2",
+        "refreshToken": [{"refreshToken": "rt"}],
+        "unknown": {"anything": 1},
+    }
+
+    assert safe_user(user) == {
+        **LC_USER,
+        "favorites": [{"model": "gpt-4o", "endpoint": "openAI"}],
+        "skillStates": {"search": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("id", True),
+        ("id", None),
+        ("email", 5),
+        ("avatar", "https://ada:pw@cdn.example/a.png"),
+        ("bio", JWT),
+        ("bio", "x" * 2001),
+        ("emailVerified", "yes"),
+        ("suspended", "0"),
+        ("dailyMessageLimit", 1.5),
+        ("plugins", "dalle"),
+        ("personalization", ["memories"]),
+        ("favorites", {"model": "gpt-4o"}),
+        ("skillStates", []),
+    ],
+)
+def test_safe_user_drops_a_known_field_of_the_wrong_shape(name: str, value: Any) -> None:
+    """A known field is kept only in its known shape: a wrong one is left out."""
+    assert safe_user({"username": "ada", name: value}) == {"username": "ada"}
+
+
+def test_safe_user_keeps_personalization_without_memories_as_empty() -> None:
+    """A `personalization` without a boolean `memories` is kept empty, not with its keys."""
+    assert safe_user({"personalization": {"memories": "yes", "jwt": JWT}}) == {
+        "personalization": {}
+    }
+
+
+def test_upstream_snapshot_keeps_only_the_users_safe_fields() -> None:
+    """The snapshot applies the allow-list to its user, and redact() to its items."""
+    snapshot = UpstreamSnapshot(
+        user={"id": 1, "username": "ada", "personalization": {"memories": False, "jwt": JWT}},
+        conversations=[{"id": "c-1", "title": "Plan", "spec": JWT, "authorId": "u"}],
+    )
+
+    assert snapshot.user == {"id": 1, "username": "ada", "personalization": {"memories": False}}
+    assert snapshot.conversations == [{"id": "c-1", "title": "Plan", "authorId": "u"}]

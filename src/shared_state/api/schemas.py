@@ -2,19 +2,60 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from shared_state.domain.models import Section, SourceName, SourceStatus, Timestamp
 
+CONTROL_CHARACTERS = (
+    r"\u0000-\u001F\u007F-\u009F"  # C0 (newline, NUL, tab…), DEL, C1
+    r"\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069"  # bidi marks, embeddings, isolates
+    r"\u2028\u2029"  # line and paragraph separators
+)
+"""Characters a provider or model name must not hold, as a regex class body.
+
+AnythingLLM's `update-env` writes the values into its `.env` file, so a newline is an
+injection (`"gpt-4o\\nAuthToken=x"`); bidi controls make a name read differently from
+what it is. Written with `\\uXXXX` escapes, which Python's `re` and JSON Schema's
+ECMA-262 patterns read alike."""
+
+NAME_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
+"""The rule as the OpenAPI schema publishes it."""
+
+_FORBIDDEN = re.compile(f"[{CONTROL_CHARACTERS}" r"\ud800-\udfff]")
+"""The rule as the server applies it, plus lone surrogates (which JSON may escape but no
+upstream can store)."""
+
+
+def _accepted_shape(schema: dict[str, Any]) -> None:
+    """Publish what the server accepts: the plain type of each field (an explicit `null`
+    is refused, so `anyOf [T, null]` and `default: null` would be untrue) and at least
+    one field."""
+    for prop in schema.get("properties", {}).values():
+        branches = prop.pop("anyOf", None)
+        if branches:
+            prop.update(next(b for b in branches if b.get("type") != "null"))
+        prop.pop("default", None)
+    schema["minProperties"] = 1
+
 
 class _Body(BaseModel):
-    """A write body: camelCase names only, strict JSON types, no unknown fields, not empty."""
+    """A write body: camelCase names only, strict JSON types, no unknown fields, not empty.
+
+    Fields are `T | None = None` in Python so that "not given" is representable; the
+    OpenAPI schema shows plain `T`, as an explicit null is a 422.
+    """
 
     model_config = ConfigDict(
-        extra="forbid", strict=True, alias_generator=to_camel, allow_inf_nan=False
+        extra="forbid",
+        strict=True,
+        alias_generator=to_camel,
+        allow_inf_nan=False,
+        json_schema_extra=_accepted_shape,
     )
 
     @field_validator("*", mode="before")
@@ -39,13 +80,49 @@ class _Body(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+def _without_control_characters(value: str) -> str:
+    """Refuse, never strip: a name is written upstream exactly as given, or not at all."""
+    found = _FORBIDDEN.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control or bidi characters (found U+{ord(found.group()):04X})"
+        )
+    return value
+
+
+_NAME_RULE: JsonDict = {"pattern": NAME_PATTERN}
+
+
 class LlmSettingsUpdate(_Body):
     """Any non-empty subset of the LLM settings."""
 
-    provider: str | None = Field(None, min_length=1, max_length=100, examples=["openai"])
-    model: str | None = Field(None, min_length=1, max_length=200, examples=["gpt-4o"])
+    provider: str | None = Field(
+        None, min_length=1, max_length=100, examples=["openai"], json_schema_extra=_NAME_RULE
+    )
+    model: str | None = Field(
+        None, min_length=1, max_length=200, examples=["gpt-4o"], json_schema_extra=_NAME_RULE
+    )
     temperature: float | None = Field(None, ge=0, le=2, examples=[0.2])
     max_tokens: int | None = Field(None, ge=1, le=2_000_000, examples=[8192])
+
+    @field_validator("provider", "model")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        return _without_control_characters(value)
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _integral_number(cls, value: Any) -> Any:
+        # JSON Schema's `integer` includes 4096.0, so the schema promises it is accepted.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    @field_validator("temperature")
+    @classmethod
+    def _positive_zero(cls, value: float) -> float:
+        # -0.0 passes `ge=0`; store (and send upstream) the zero everyone means.
+        return 0.0 if value == 0 else value
 
 
 class UiSettingsUpdate(_Body):

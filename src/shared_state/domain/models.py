@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from shared_state.domain.items import EMPTY, ItemList
 from shared_state.domain.items import Item as Item  # re-exported: a noun of the state
-from shared_state.domain.redact import redact
+from shared_state.domain.redact import redact, safe_user
 
 SourceName = Literal["anythingllm", "librechat"]
 SOURCE_NAMES: tuple[SourceName, ...] = ("anythingllm", "librechat")
@@ -95,7 +95,9 @@ class UpstreamSnapshot(DomainModel):
     @field_validator("user")
     @classmethod
     def _without_secrets(cls, value: Any) -> Any:
-        return redact(value) if value is not None else None
+        # A user keeps only its known-safe fields; items keep the upstream's own fields
+        # (contract §4), less anything named or shaped like a secret (`ItemList`).
+        return safe_user(value) if value is not None else None
 
 
 class LocalSettings(DomainModel):

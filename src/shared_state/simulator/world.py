@@ -215,6 +215,8 @@ _SEED_WORKSPACE_OPTIONS: dict[int, JSONObject] = {
     1: {"openAiPrompt": "Answer using the workspace documents when they help."},
     2: {"openAiHistory": 30, "topN": 6, "chatMode": "query", "similarityThreshold": 0.5},
     3: {"chatMode": "automatic", "queryRefusalResponse": "Sorry, I can only help with support."},
+    # A canary: a pasted bearer token, under a name that says nothing of secrets.
+    4: {"openAiPrompt": f"Bearer {SECRET_CANARY}-workspace-token"},
 }
 _SEED_THREADS: dict[int, list[JSONObject]] = {
     1: [{"user_id": 1, "slug": "3f2c9a10-6d1e-4b7a-9c55-0e8f1a2b3c4d", "name": "Thread"}],
@@ -278,6 +280,9 @@ class AnythingLLMWorld(UpstreamWorld):
             "role": "admin",
             "password": f"{SECRET_CANARY}-pw",
             "createdAt": _ALLM_USER_CREATED,
+            # Canaries: secrets under names and shapes a deny-list would miss.
+            "recoveryCodes": [f"{SECRET_CANARY}-recovery"],
+            "web_push_subscription_config": {"keys": {"p256dh": f"{SECRET_CANARY}-push"}},
         }
         settings: JSONObject = {
             "LLMProvider": "openai",
@@ -402,6 +407,13 @@ _ARCHIVED_SEED_CONVERSATIONS = frozenset({5, 12, 21})
 _PINNED_SEED_CONVERSATIONS = frozenset({33, 39})
 
 
+# Canaries: credential-looking values under ordinary names (native listing fields).
+_CANARY_SEED_CONVERSATION_FIELDS: dict[int, JSONObject] = {
+    7: {"iconURL": f"https://ada:{SECRET_CANARY}@icons.example/7.png"},
+    9: {"spec": f"eyJhbGciOiJIUzI1NiJ9.eyJ{SECRET_CANARY}.c2lnbmF0dXJl"},
+}
+
+
 def _seed_conversation_fields(number: int) -> JSONObject:
     """The preset fields of seed conversation `number`: four patterns, in turn."""
     pattern: JSONObject = (
@@ -410,6 +422,7 @@ def _seed_conversation_fields(number: int) -> JSONObject:
         {"temperature": 0.2, "max_tokens": 2048},
         {"temperature": 1, "top_p": 0.9, "maxContextTokens": 128000},
     )[number % 4]
+    pattern = {**pattern, **_CANARY_SEED_CONVERSATION_FIELDS.get(number, {})}
     if number in _PINNED_SEED_CONVERSATIONS:
         return {**pattern, "pinned": True}
     return dict(pattern)
@@ -549,6 +562,17 @@ class LibreChatWorld(UpstreamWorld):
             "provider": "local",
             "password": f"{SECRET_CANARY}-lc",
             "refreshToken": f"{SECRET_CANARY}-rt",
+            # Canaries nested where LibreChat's own response whitelist lets them through
+            # (both flavours serve this user's `personalization`).
+            "personalization": {
+                "memories": True,
+                "jwt": f"eyJhbGciOiJIUzI1NiJ9.eyJ{SECRET_CANARY}.c2lnbmF0dXJl",
+                "sessionTokens": [f"{SECRET_CANARY}-session"],
+                "otpauthUrl": f"otpauth://totp/LibreChat:ada?secret={SECRET_CANARY}",
+                "passphrase": f"{SECRET_CANARY}-passphrase",
+                "mfaSeed": f"{SECRET_CANARY}-mfa-seed",
+                "auth": {"pass": f"{SECRET_CANARY}-auth-pass"},
+            },
         }
         settings: JSONObject = {
             "defaultModelId": "openai/gpt-4o",
@@ -562,7 +586,6 @@ class LibreChatWorld(UpstreamWorld):
             "avatar": None,
             "plugins": [],
             "termsAccepted": True,
-            "personalization": {"memories": True},
             "favorites": [{"model": "gpt-4o", "endpoint": "openAI"}, {"agentId": "agent_research"}],
             "createdAt": _LC_USER_CREATED,
             "updatedAt": "2026-06-20T08:00:00.000Z",

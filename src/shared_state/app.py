@@ -127,7 +127,9 @@ async def running(
         if restore:
             manager.restore()
         upstream_lock = asyncio.Lock()
-        synchronizer = Synchronizer(upstreams, manager, upstream_lock=upstream_lock)
+        synchronizer = Synchronizer(
+            upstreams, manager, upstream_lock=upstream_lock, deadline_s=settings.sync_timeout_s
+        )
         stack.push_async_callback(synchronizer.aclose)
         writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
         if schedule:

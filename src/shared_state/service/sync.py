@@ -4,6 +4,12 @@
 while a sync runs share that run, so an upstream is never asked twice at once. One
 failing upstream never fails the sync (its last good data stays) and never stops the
 loop.
+
+A whole sync has a deadline (`SHARED_STATE_SYNC_TIMEOUT_S`): an upstream still being read
+when it passes is given up for this sync and marked stale with a `lastError` that says
+so, and its last good data stays. Without it, an upstream that accepts connections and
+never answers would hold the upstream lock (and every write behind it) for as long as
+its retries last.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from datetime import UTC, datetime
 
 from shared_state.adapters.base import Upstream
 from shared_state.domain.models import Section, SourceName, SourceStatus, UpstreamSnapshot
-from shared_state.errors import UpstreamError
+from shared_state.errors import UpstreamError, UpstreamUnavailable
 from shared_state.state.manager import StateManager
 
 log = logging.getLogger(__name__)
@@ -50,8 +56,10 @@ class Synchronizer:
         *,
         upstream_lock: asyncio.Lock,
         clock: Clock = utc_now,
+        deadline_s: float | None = None,
     ) -> None:
         self._upstreams = list(upstreams)
+        self._deadline_s = deadline_s
         self._manager = manager
         self._upstream_lock = upstream_lock
         self._clock = clock
@@ -106,10 +114,17 @@ class Synchronizer:
             duration_ms=duration_ms,
         )
 
-    @staticmethod
-    async def _fetch(upstream: Upstream) -> UpstreamSnapshot | UpstreamError:
+    async def _fetch(self, upstream: Upstream) -> UpstreamSnapshot | UpstreamError:
         try:
-            return await upstream.fetch()
+            async with asyncio.timeout(self._deadline_s):
+                return await upstream.fetch()
+        except TimeoutError:
+            reason = (
+                f"no complete answer within the sync deadline of {self._deadline_s:g} s "
+                "(SHARED_STATE_SYNC_TIMEOUT_S); keeping the last good data"
+            )
+            log.warning("%s: %s", upstream.name, reason)
+            return UpstreamUnavailable(upstream.name, reason)
         except UpstreamError as exc:
             log.warning("%s", exc)
             return exc

@@ -225,14 +225,13 @@ class StateManager:
             return
         self._bus.publish(commit.event)
         if self._store is not None:
-            await self._store.save(
-                StoredState(
-                    version=commit.state.version,
-                    sync_timestamp=commit.state.sync_timestamp,
-                    sources=dict(self._records),
-                    local=self._local,
-                )
+            stored = StoredState(
+                version=commit.state.version,
+                sync_timestamp=commit.state.sync_timestamp,
+                sources=dict(self._records),
+                local=self._local,
             )
+            await self._store.save(stored.version, stored.model_dump_json(by_alias=True).encode())
 
     def _build(self, version: int, sync_timestamp: datetime | None) -> SharedState:
         data = merge(

@@ -18,13 +18,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ValidationError
 
+from shared_state.atomic_file import fsync_directory, write_atomically, write_temporary
 from shared_state.domain.models import (
     DomainModel,
     LocalSettings,
@@ -111,8 +111,8 @@ class SnapshotStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         highest = self._read_version(quiet=True)
         if highest is None or version > highest:
-            _write_atomically(self.version_path, b"%d\n" % version)
-        tmp_name = _write_temporary(self.path, payload)
+            write_atomically(self.version_path, b"%d\n" % version)
+        tmp_name = write_temporary(self.path, payload)
         try:
             if self.path.is_file():
                 os.replace(self.path, self.previous_path)
@@ -121,7 +121,7 @@ class SnapshotStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
     def _read_version(self, *, quiet: bool = False) -> int | None:
         try:
@@ -173,36 +173,3 @@ def _move_aside(path: Path) -> Path | None:
             return None
         return target
     return None
-
-
-def _write_temporary(path: Path, payload: bytes) -> str:
-    """`payload` in a new fsynced temporary file beside `path`; its name."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return tmp_name
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    tmp_name = _write_temporary(path, payload)
-    try:
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -13,12 +13,18 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 from pydantic import ValidationError
 
 from shared_state import embedded, serving
 from shared_state.config import Settings, describe_invalid_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from shared_state.service.runtime import Runtime
 
 log = logging.getLogger("shared_state")
 
@@ -108,17 +114,29 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         print(f"shared-state: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     with sock:
-        config = serving.service_config(create_app(settings), settings)
+        app = create_app(settings)
+        config = serving.service_config(app, settings)
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            return runner.run(_serve_on(config, sock, settings))
+            return runner.run(_serve_on(app, config, sock, settings))
 
 
-async def _serve_on(config: uvicorn.Config, sock: socket.socket, settings: Settings) -> int:
+async def _serve_on(
+    app: FastAPI, config: uvicorn.Config, sock: socket.socket, settings: Settings
+) -> int:
     serving.warn_on_accept_failure(asyncio.get_running_loop())
     server = embedded.EmbeddedServer(config)
     return await embedded.serve_until_stopped(
-        server, sock, shutdown_timeout_s=settings.shutdown_timeout_s
+        server,
+        sock,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+        on_stopping=lambda: _stop_syncing(app),
     )
+
+
+async def _stop_syncing(app: FastAPI) -> None:
+    runtime: Runtime | None = getattr(app.state, "shared_state", None)
+    if runtime is not None:
+        await runtime.stop_syncing()
 
 
 def _port_in_use(exc: embedded.PortInUse, option: str, target: str, *, also: str = "") -> int:
@@ -187,14 +205,14 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         except embedded.PortInUse as exc:
             return _port_in_use(exc, "--port", "demo")
         banner = _demo_banner(embedded.url_of(sock), sims.anythingllm_url, sims.librechat_url)
-        server = embedded.EmbeddedServer(
-            serving.service_config(create_app(demo_settings), demo_settings)
-        )
+        app = create_app(demo_settings)
+        server = embedded.EmbeddedServer(serving.service_config(app, demo_settings))
         return await embedded.serve_until_stopped(
             server,
             sock,
             shutdown_timeout_s=demo_settings.shutdown_timeout_s,
             on_started=lambda: print(banner, file=sys.stderr),
+            on_stopping=lambda: _stop_syncing(app),
         )
     return 1  # pragma: no cover  (mypy: the stack never swallows)
 

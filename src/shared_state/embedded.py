@@ -12,7 +12,7 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
@@ -99,10 +99,13 @@ async def serve_until_stopped(
     *,
     shutdown_timeout_s: float,
     on_started: Callable[[], None] | None = None,
+    on_stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Serve on `sock` until SIGINT or SIGTERM, then stop within `shutdown_timeout_s`.
 
-    `on_started` runs once the server accepts connections. The exit code: 0 after a
+    `on_started` runs once the server accepts connections, `on_stopping` when the signal
+    arrives, before the server stops accepting and waits for requests in flight (it
+    counts against the same budget). The exit code: 0 after a
     graceful stop, 1 when the stop outran its budget (the server task is then cancelled).
     A lifespan that fails to start raises uvicorn's `SystemExit(3)`.
     """
@@ -122,9 +125,11 @@ async def serve_until_stopped(
             serving.result()
             return 0
         log.info("stopping: at most %g s", shutdown_timeout_s)
-        server.should_exit = True
         try:
             async with asyncio.timeout(shutdown_timeout_s):
+                if on_stopping is not None:
+                    await on_stopping()
+                server.should_exit = True
                 await serving
         except TimeoutError:
             log.error("the stop took longer than %g s; exiting anyway", shutdown_timeout_s)

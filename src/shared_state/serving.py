@@ -68,7 +68,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        self._in_app = False
+        self._is_started = False  # a request's first bytes arrived
+        self._in_app = False  # its headers are in: the app runs (and owns the answer)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,6 +86,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._is_started = True
         self._in_app = False
         if self._deadline is None:  # a kept-alive connection's next request
             self._arm()
@@ -95,6 +97,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._is_started = False
         self._disarm()
 
     def _arm(self) -> None:
@@ -106,12 +109,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _on_deadline(self) -> None:
-        """The request is not in yet: close. A request whose headers are in has an app
-        waiting on its body; closing makes that app's `receive()` say disconnected."""
+        """The request is not in yet: close, after a 408 when part of the headers came.
+        A request whose headers are in has an app waiting on its body; closing makes
+        that app's `receive()` say disconnected."""
         self._deadline = None
         if self.transport.is_closing():
             return
-        if not self._in_app:
+        if self._is_started and not self._in_app:
             self.transport.write(_TOO_SLOW)
         self.transport.close()
 

@@ -206,3 +206,28 @@ async def test_aclose_without_a_running_sync_does_nothing() -> None:
 
     assert manager.state.version == 0
     assert manager.state.sources["anythingllm"].status == "pending"
+
+
+async def test_an_upstream_past_the_sync_deadline_is_stale_and_keeps_its_data() -> None:
+    """A sync has a deadline: an upstream that never answers is given up when it passes,
+    marked stale with a `lastError` that says so, and its last good data stays; the
+    upstream that answered is recorded as usual."""
+    anythingllm, librechat = make_anythingllm(), make_librechat()
+    manager = StateManager(configured=["anythingllm", "librechat"])
+    synchronizer = Synchronizer(
+        [anythingllm, librechat],
+        manager,
+        upstream_lock=asyncio.Lock(),
+        clock=lambda: NOW,
+        deadline_s=0.2,
+    )
+    await synchronizer.sync()
+    anythingllm.gate.clear()  # from now on AnythingLLM never answers
+
+    async with asyncio.timeout(10):  # generous; the deadline is 0.2 s
+        report = await synchronizer.sync()
+
+    assert report.sources["anythingllm"].status == "stale"
+    assert report.sources["librechat"].status == "ok"
+    assert "sync deadline of 0.2 s" in (report.sources["anythingllm"].last_error or "")
+    assert manager.state.workspaces == [WORKSPACE]

@@ -64,17 +64,35 @@ class Synchronizer:
         self._upstream_lock = upstream_lock
         self._clock = clock
         self._running: asyncio.Future[SyncReport] | None = None
+        self._is_closed = False
 
     async def sync(self) -> SyncReport:
-        """Sync now, or join the sync already running."""
+        """Sync now, or join the sync already running. Once the service is stopping
+        (`aclose`), the answer is the state as it is, without asking any upstream."""
+        if self._is_closed:
+            return self._report_as_is()
         if self._running is None:
             self._running = asyncio.ensure_future(self.sync_once())
             self._running.add_done_callback(self._finished)
-        # shield: a caller that goes away (a closed request) must not cancel the shared run.
-        return await asyncio.shield(self._running)
+        try:
+            # shield: a caller that goes away (a closed request) must not cancel the shared run.
+            return await asyncio.shield(self._running)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._is_closed and task is not None and not task.cancelling():
+                return self._report_as_is()  # shutdown cut the shared run short
+            raise
+
+    def _report_as_is(self) -> SyncReport:
+        state = self._manager.state
+        return SyncReport(
+            version=state.version, changed=[], sources=dict(state.sources), duration_ms=0.0
+        )
 
     async def aclose(self) -> None:
-        """Cancel a running sync (shutdown): the upstream clients close next."""
+        """Stop syncing (shutdown): cancel a running sync, whose waiters then get the state
+        as it is, and answer later calls the same way. The upstream clients close next."""
+        self._is_closed = True
         running = self._running
         if running is not None:
             running.cancel()

@@ -241,7 +241,7 @@ async def test_idle_and_half_sent_connections_are_closed_and_do_not_stop_service
             elif index % 10 == 2:
                 writer.write(
                     b"POST /api/shared-state/ui-settings HTTP/1.1\r\nHost: x\r\n"
-                    b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"th"
+                    b'Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"th'
                 )
             streams.append((reader, writer))
 

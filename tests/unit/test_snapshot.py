@@ -337,7 +337,8 @@ async def test_older_save_does_not_overwrite_a_newer_one(store: SnapshotStore) -
 
 async def test_stored_state_never_holds_secrets(store: SnapshotStore, path: Path) -> None:
     """Secrets that an upstream sent never reach the file's bytes."""
-    await save(store,
+    await save(
+        store,
         StoredState(
             version=1,
             sources={
@@ -348,7 +349,7 @@ async def test_stored_state_never_holds_secrets(store: SnapshotStore, path: Path
                     status=SourceStatus(status="ok"), data=secret_laden_librechat()
                 ),
             },
-        )
+        ),
     )
 
     content = file_bytes(path)

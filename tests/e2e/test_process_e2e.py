@@ -327,3 +327,61 @@ async def test_the_access_log_is_off_unless_asked_for(
 
     assert code == 0, stderr
     assert ('"GET /api/shared-state/status HTTP/1.1" 200' in stderr) is is_logged
+
+
+# --- a hung upstream and the writes it must not hold up ------------------------------------
+
+
+async def test_a_ui_write_does_not_wait_behind_a_sync_on_a_hung_anythingllm(
+    tmp_path: Path,
+) -> None:
+    """Native LibreChat stores no UI fields and AnythingLLM stores none either, so a UI
+    write is the service's own: it answers at once while a sync waits on an AnythingLLM
+    that never answers."""
+    async with SimulatorServers(flavour="native") as sims:
+        settings = native_settings(sims, SHARED_STATE_REQUEST_TIMEOUT_S=300)
+        async with run_service(settings) as service:
+            await service.runtime.synchronizer.sync()
+            async with httpx.AsyncClient(base_url=sims.anythingllm_url) as control:
+                await control.put("/_sim/fault", json={"reads": "slow", "delay_s": 3600})
+                await control.delete("/_sim/stats")
+                syncing = asyncio.create_task(service.post("/sync"))
+                async with asyncio.timeout(30):
+                    while not (await sim_stats(sims.anythingllm_url))["paths"]:  # noqa: ASYNC110 (the sync runs in the service's tasks)
+                        await asyncio.sleep(0.05)
+
+                async with asyncio.timeout(10):  # generous: the hung sync would take hours
+                    response = await service.post("/ui-settings", json={"theme": "light"})
+
+                assert response.status_code == 200
+                assert response.json()["theme"] == "light"
+                assert not syncing.done()
+                await service.runtime.stop_syncing()  # what SIGTERM does first
+                assert (await syncing).status_code == 200
+
+
+# --- a corrupt snapshot across a restart ---------------------------------------------------
+
+
+async def test_a_corrupt_snapshot_is_kept_aside_and_the_version_goes_on(tmp_path: Path) -> None:
+    """A snapshot truncated while the service was down: the restarted service keeps it
+    aside as `.corrupt-*`, serves the previous save's data and continues above the highest
+    version it ever saved."""
+    snapshot = tmp_path / "snapshot.json"
+    async with SimulatorServers(flavour="native") as sims:
+        settings = native_settings(sims, SHARED_STATE_SNAPSHOT_PATH=str(snapshot))
+        async with run_service(settings) as service:
+            await service.runtime.synchronizer.sync()
+            await service.post("/ui-settings", json={"theme": "dark"})
+            before = (await service.get("")).json()
+        content = snapshot.read_bytes()
+        snapshot.write_bytes(content[: len(content) // 2])
+
+        async with run_service(settings) as service:
+            restored = (await service.get("")).json()
+
+    assert restored["version"] > before["version"]
+    assert len(restored["workspaces"]) == len(before["workspaces"]) > 0
+    assert {s["status"] for s in restored["sources"].values()} == {"stale"}
+    (aside,) = tmp_path.glob("snapshot.json.corrupt-*")
+    assert aside.read_bytes() == content[: len(content) // 2]

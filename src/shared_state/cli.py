@@ -259,5 +259,14 @@ Ctrl-C stops everything.
 def _simulate(args: argparse.Namespace) -> int:
     from shared_state.simulator.servers import run_simulators
 
-    run_simulators(args.host, args.anythingllm_port, args.librechat_port, flavour=args.flavour)
+    try:
+        run_simulators(args.host, args.anythingllm_port, args.librechat_port, flavour=args.flavour)
+    except embedded.PortInUse as exc:
+        is_anythingllm = exc.port == args.anythingllm_port
+        option = "--anythingllm-port" if is_anythingllm else "--librechat-port"
+        print(
+            f"shared-state: port {exc.port} on {exc.host} is in use; pass {option} N",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -185,7 +185,9 @@ def warn_on_accept_failure(loop: asyncio.AbstractEventLoop) -> None:
 def service_config(app: Any, settings: Settings) -> uvicorn.Config:
     """uvicorn's configuration for the service: one worker, our protocol, no access log
     unless asked for, in-flight requests given half the shutdown budget."""
-    cap = connection_cap(settings.max_connections, raise_open_file_limit())
+    open_file_limit = raise_open_file_limit()
+    cap = connection_cap(settings.max_connections, open_file_limit)
+    log.debug("taking at most %d connections (open-file limit %d)", cap, open_file_limit)
     return uvicorn.Config(
         app,
         http=guarded_protocol(settings.client_timeout_s, cap),

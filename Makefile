@@ -13,11 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run the sidecar against simulated upstreams
-	$(BIN)/shared-state demo
+# ARGS passes options through: make demo ARGS="--port 9000 --anythingllm-port 4001"
+ARGS ?=
+
+demo: $(STAMP)  ## run the sidecar against simulated upstreams (ARGS="--port N ...")
+	$(BIN)/shared-state demo $(ARGS)
 
 serve: $(STAMP)  ## run the sidecar with the configuration from the environment / .env
-	$(BIN)/shared-state serve
+	$(BIN)/shared-state serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

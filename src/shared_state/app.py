@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -84,6 +85,7 @@ def _librechat(
             JsonApi(client, source="librechat"),
             email=settings.librechat_email,
             password=settings.librechat_password.get_secret_value(),
+            budget_path=login_budget_path(settings.snapshot_path),
         )
     elif settings.librechat_token is not None:
         credentials = StaticToken(settings.librechat_token.get_secret_value())
@@ -95,6 +97,13 @@ def _librechat(
         full_scan_every=settings.librechat_full_scan_every,
         endpoint_providers=settings.librechat_endpoint_providers,
     )
+
+
+def login_budget_path(snapshot_path: Path | None) -> Path | None:
+    """Where LibreChat's login budget is kept: beside the snapshot file, when there is one."""
+    if snapshot_path is None:
+        return None
+    return snapshot_path.with_name(f"{snapshot_path.name}.librechat-logins")
 
 
 def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:
@@ -127,7 +136,9 @@ async def running(
         if restore:
             manager.restore()
         upstream_lock = asyncio.Lock()
-        synchronizer = Synchronizer(upstreams, manager, upstream_lock=upstream_lock)
+        synchronizer = Synchronizer(
+            upstreams, manager, upstream_lock=upstream_lock, deadline_s=settings.sync_timeout_s
+        )
         stack.push_async_callback(synchronizer.aclose)
         writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
         if schedule:

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 from pydantic import ValidationError
 
-from shared_state import embedded
+from shared_state import embedded, serving
 from shared_state.config import Settings, describe_invalid_settings
 from shared_state.logs import configure_logging
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from shared_state.service.runtime import Runtime
 
 log = logging.getLogger("shared_state")
 
@@ -39,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args.host, args.port)
         if args.command == "demo":
-            return asyncio.run(_demo(settings, args))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                return runner.run(_demo(settings, args))
         if args.command == "sync":
             return asyncio.run(_sync_once(settings))
         if args.command == "simulate":
@@ -81,17 +90,52 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    """Bind first (a taken port is one line, before anything is restored or synced), then
+    build the app and serve until SIGTERM or Ctrl-C."""
     from shared_state.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        workers=1,
-        log_config=None,
-        proxy_headers=False,
+    host = host or settings.host
+    port = settings.port if port is None else port
+    try:
+        sock = embedded.bind(host, port)
+    except embedded.PortInUse as exc:
+        return _port_in_use(exc, "--port", "serve", also="or set SHARED_STATE_PORT ")
+    except OSError as exc:
+        print(f"shared-state: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with sock:
+        app = create_app(settings)
+        config = serving.service_config(app, settings)
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            return runner.run(_serve_on(app, config, sock, settings))
+
+
+async def _serve_on(
+    app: FastAPI, config: uvicorn.Config, sock: socket.socket, settings: Settings
+) -> int:
+    serving.warn_on_accept_failure(asyncio.get_running_loop())
+    server = embedded.EmbeddedServer(config)
+    return await embedded.serve_until_stopped(
+        server,
+        sock,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+        on_stopping=lambda: _stop_syncing(app),
     )
-    return 0
+
+
+async def _stop_syncing(app: FastAPI) -> None:
+    runtime: Runtime | None = getattr(app.state, "shared_state", None)
+    if runtime is not None:
+        await runtime.stop_syncing()
+
+
+def _port_in_use(exc: embedded.PortInUse, option: str, target: str, *, also: str = "") -> int:
+    print(
+        f"shared-state: port {exc.port} on {exc.host} is in use; "
+        f'pass {option} N {also}(make {target} ARGS="{option} N")',
+        file=sys.stderr,
+    )
+    return 1
 
 
 async def _sync_once(settings: Settings) -> int:
@@ -120,9 +164,18 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         SimulatorServers,
     )
 
-    async with SimulatorServers(
-        anythingllm_port=args.anythingllm_port, librechat_port=args.librechat_port
-    ) as sims:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            sims = await stack.enter_async_context(
+                SimulatorServers(
+                    anythingllm_port=args.anythingllm_port, librechat_port=args.librechat_port
+                )
+            )
+        except embedded.PortInUse as exc:
+            is_anythingllm = exc.port == args.anythingllm_port
+            return _port_in_use(
+                exc, "--anythingllm-port" if is_anythingllm else "--librechat-port", "demo"
+            )
         demo_settings = _with(
             settings,
             anythingllm_base_url=sims.anythingllm_url,
@@ -137,18 +190,26 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             librechat_api="native",
             sync_interval_s=DEMO_SYNC_INTERVAL_S,
         )
-        sock = embedded.bind("127.0.0.1", args.port)
-        server = embedded.EmbeddedServer(
-            uvicorn.Config(create_app(demo_settings), log_config=None, lifespan="on")
+        try:
+            sock = stack.enter_context(embedded.bind("127.0.0.1", args.port))
+        except embedded.PortInUse as exc:
+            return _port_in_use(exc, "--port", "demo")
+        banner = _demo_banner(embedded.url_of(sock), sims.anythingllm_url, sims.librechat_url)
+        app = create_app(demo_settings)
+        server = embedded.EmbeddedServer(serving.service_config(app, demo_settings))
+        return await embedded.serve_until_stopped(
+            server,
+            sock,
+            shutdown_timeout_s=demo_settings.shutdown_timeout_s,
+            on_started=lambda: print(banner, file=sys.stderr),
+            on_stopping=lambda: _stop_syncing(app),
         )
-        serving = await embedded.start(server, sock)
-        service = embedded.url_of(sock)
-        print(_demo_banner(service, sims.anythingllm_url, sims.librechat_url), file=sys.stderr)
-        await embedded.stop_requested()
-        server.should_exit = True
-        await serving
-        sock.close()
-    return 0
+    return 1  # pragma: no cover  (mypy: the stack never swallows)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvicorn's choice of event loop (uvloop when installed), for the demo's own loop."""
+    return uvicorn.Config("shared_state.app:create_app").get_loop_factory()
 
 
 def _with(settings: Settings, **changes: object) -> Settings:
@@ -188,5 +249,14 @@ Ctrl-C stops everything.
 def _simulate(args: argparse.Namespace) -> int:
     from shared_state.simulator.servers import run_simulators
 
-    run_simulators(args.host, args.anythingllm_port, args.librechat_port, flavour=args.flavour)
+    try:
+        run_simulators(args.host, args.anythingllm_port, args.librechat_port, flavour=args.flavour)
+    except embedded.PortInUse as exc:
+        is_anythingllm = exc.port == args.anythingllm_port
+        option = "--anythingllm-port" if is_anythingllm else "--librechat-port"
+        print(
+            f"shared-state: port {exc.port} on {exc.host} is in use; pass {option} N",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     snapshot_path: Path | None = Field(None, alias="SHARED_STATE_SNAPSHOT_PATH")
     request_timeout_s: float = Field(10.0, gt=0, le=600, alias="SHARED_STATE_REQUEST_TIMEOUT_S")
 
+    # The process: connections, shutdown, sync deadline.
+    sync_timeout_s: float = Field(60.0, gt=0, le=3600, alias="SHARED_STATE_SYNC_TIMEOUT_S")
+    """A whole sync's deadline; an upstream still reading then is marked stale."""
+    shutdown_timeout_s: float = Field(10.0, gt=0, le=600, alias="SHARED_STATE_SHUTDOWN_TIMEOUT_S")
+    client_timeout_s: float = Field(10.0, gt=0, le=600, alias="SHARED_STATE_CLIENT_TIMEOUT_S")
+    """Longest a client may take to send a whole request (headers and body)."""
+    max_connections: int = Field(1000, ge=1, alias="SHARED_STATE_MAX_CONNECTIONS")
+    access_log: bool = Field(False, alias="SHARED_STATE_ACCESS_LOG")
+
     legacy_sync_interval_ms: float | None = Field(None, gt=0, alias="STATE_SYNC_INTERVAL")
     """The BizzyPerson module's interval, in milliseconds; used when ours is unset."""
 

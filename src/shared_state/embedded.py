@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
+log = logging.getLogger(__name__)
+
 STARTUP_TIMEOUT_S = 10.0
+
+
+class PortInUse(OSError):
+    """Another process listens on the port asked for."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} on {host} is in use")
+        self.host = host
+        self.port = port
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -31,7 +44,8 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on `host:port` (port 0: a free one)."""
+    """A listening-ready TCP socket on `host:port` (port 0: a free one); `PortInUse`
+    when another process has it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
     # and without it every response waits ~40 ms for a delayed ACK.
@@ -39,8 +53,10 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port) from None
         raise
     return sock
 
@@ -72,6 +88,55 @@ async def stop_requested() -> None:
     try:
         await stop.wait()
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+
+
+async def serve_until_stopped(
+    server: uvicorn.Server,
+    sock: socket.socket,
+    *,
+    shutdown_timeout_s: float,
+    on_started: Callable[[], None] | None = None,
+    on_stopping: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Serve on `sock` until SIGINT or SIGTERM, then stop within `shutdown_timeout_s`.
+
+    `on_started` runs once the server accepts connections, `on_stopping` when the signal
+    arrives, before the server stops accepting and waits for requests in flight (it
+    counts against the same budget). The exit code: 0 after a
+    graceful stop, 1 when the stop outran its budget (the server task is then cancelled).
+    A lifespan that fails to start raises uvicorn's `SystemExit(3)`.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        serving = await start(server, sock)
+        if on_started is not None:
+            on_started()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if serving.done():
+            serving.result()
+            return 0
+        log.info("stopping: at most %g s", shutdown_timeout_s)
+        try:
+            async with asyncio.timeout(shutdown_timeout_s):
+                if on_stopping is not None:
+                    await on_stopping()
+                server.should_exit = True
+                await serving
+        except TimeoutError:
+            log.error("the stop took longer than %g s; exiting anyway", shutdown_timeout_s)
+            return 1
+        return 0
+    finally:
+        # From here a second signal has its default effect: it ends the process at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -663,3 +664,98 @@ async def test_a_late_refusal_of_an_old_token_keeps_the_renewed_one(
 
     assert len(fake.refresh_cookies) == 1
     assert len(fake.logins) == 1
+
+
+# --- the login budget across restarts ----------------------------------------------------
+
+
+def budget_session(
+    client: httpx.AsyncClient, retry_policy: RetryPolicy, clock: Clock, path: Path
+) -> LibreChatSession:
+    """A new session (a restarted process) that keeps its login budget at `path`."""
+    return LibreChatSession(
+        JsonApi(client, source="librechat", retry=retry_policy),
+        email=EMAIL,
+        password=PASSWORD,
+        clock=clock,
+        max_logins=3,
+        login_window_s=300,
+        budget_path=path,
+    )
+
+
+async def test_the_login_budget_holds_across_restarts(
+    client: httpx.AsyncClient,
+    retry_policy: RetryPolicy,
+    fake: FakeAuth,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    """Five restarts within the window log in only `max_logins` times; the file holds
+    times only, never a credential or a token."""
+    path = tmp_path / "snapshot.json.librechat-logins"
+    refused = 0
+    for restart in range(5):
+        clock.now = START + restart
+        try:
+            await budget_session(client, retry_policy, clock, path).headers()
+        except UpstreamAuthError:
+            refused += 1
+
+    assert len(fake.logins) == 3
+    assert refused == 2
+    content = path.read_bytes()
+    assert json.loads(content)["loginTimes"] == [START, START + 1, START + 2]
+    for secret in (PASSWORD.encode(), b"CANARY", EMAIL.encode()):
+        assert secret not in content
+
+    clock.now = START + 300  # the first login has left the window
+    await budget_session(client, retry_policy, clock, path).headers()
+    assert len(fake.logins) == 4
+
+
+async def test_a_rate_limit_back_off_holds_across_restarts(
+    client: httpx.AsyncClient,
+    retry_policy: RetryPolicy,
+    fake: FakeAuth,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    """After LibreChat answered 429, a restarted session waits out the back-off too."""
+    path = tmp_path / "budget"
+    fake.login_mode = "429"
+    fake.retry_after = "120"
+    with pytest.raises(UpstreamAuthError):
+        await budget_session(client, retry_policy, clock, path).headers()
+    fake.login_mode = "ok"
+
+    clock.now = START + 60
+    with pytest.raises(UpstreamAuthError, match="next attempt after 2027-01-15T08:02:00Z"):
+        await budget_session(client, retry_policy, clock, path).headers()
+
+    assert len(fake.logins) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{not json", b'{"loginTimes": "soon"}', b'{"loginTimes": [1e999]}', b"\xff\xfe"],
+)
+async def test_a_corrupt_budget_file_is_ignored_with_a_warning(
+    client: httpx.AsyncClient,
+    retry_policy: RetryPolicy,
+    fake: FakeAuth,
+    clock: Clock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    content: bytes,
+) -> None:
+    """A budget file that cannot be read as one is ignored (logged), then rewritten."""
+    path = tmp_path / "budget"
+    path.write_bytes(content)
+
+    with caplog.at_level(logging.WARNING, logger="shared_state.adapters.librechat_auth"):
+        await budget_session(client, retry_policy, clock, path).headers()
+
+    assert "ignoring the LibreChat login budget" in caplog.text
+    assert len(fake.logins) == 1
+    assert json.loads(path.read_bytes())["loginTimes"] == [START]

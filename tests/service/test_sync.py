@@ -176,9 +176,10 @@ async def test_report_lists_the_changed_sections() -> None:
     assert second.duration_ms >= 0
 
 
-async def test_aclose_cancels_a_running_sync() -> None:
-    """`aclose()` cancels the sync in flight: its callers see the cancellation, nothing is
-    recorded, and a later sync runs afresh."""
+async def test_aclose_cancels_a_running_sync_and_its_callers_get_the_state_as_is() -> None:
+    """`aclose()` (shutdown) cancels the sync in flight: its callers get a report of the
+    state as it is instead of a cancellation, nothing is recorded, and later syncs ask
+    no upstream."""
     anythingllm = make_anythingllm(is_open=False)
     synchronizer, manager = make_synchronizer(anythingllm)
 
@@ -186,16 +187,31 @@ async def test_aclose_cancels_a_running_sync() -> None:
     await anythingllm.fetch_started.wait()
     await synchronizer.aclose()
 
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
+    report = await waiting
+    assert (report.version, report.changed) == (0, [])
+    assert report.sources["anythingllm"].status == "pending"
     assert anythingllm.fetch_count == 0
     assert manager.state.version == 0
-    assert manager.state.sources["anythingllm"].status == "pending"
 
     anythingllm.gate.set()
-    report = await synchronizer.sync()
-    assert report.version == 1
-    assert anythingllm.fetch_count == 1
+    later = await synchronizer.sync()
+    assert later.version == 0
+    assert anythingllm.fetch_count == 0
+
+
+async def test_a_caller_cancelled_itself_still_sees_its_cancellation() -> None:
+    """A caller that is itself cancelled (a closed request) gets its CancelledError, even
+    while the service stops; only the shared run's cancellation is turned into a report."""
+    anythingllm = make_anythingllm(is_open=False)
+    synchronizer, _ = make_synchronizer(anythingllm)
+    waiting = asyncio.create_task(synchronizer.sync())
+    await anythingllm.fetch_started.wait()
+
+    waiting.cancel()
+    await synchronizer.aclose()
+
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
 
 
 async def test_aclose_without_a_running_sync_does_nothing() -> None:
@@ -206,3 +222,28 @@ async def test_aclose_without_a_running_sync_does_nothing() -> None:
 
     assert manager.state.version == 0
     assert manager.state.sources["anythingllm"].status == "pending"
+
+
+async def test_an_upstream_past_the_sync_deadline_is_stale_and_keeps_its_data() -> None:
+    """A sync has a deadline: an upstream that never answers is given up when it passes,
+    marked stale with a `lastError` that says so, and its last good data stays; the
+    upstream that answered is recorded as usual."""
+    anythingllm, librechat = make_anythingllm(), make_librechat()
+    manager = StateManager(configured=["anythingllm", "librechat"])
+    synchronizer = Synchronizer(
+        [anythingllm, librechat],
+        manager,
+        upstream_lock=asyncio.Lock(),
+        clock=lambda: NOW,
+        deadline_s=0.2,
+    )
+    await synchronizer.sync()
+    anythingllm.gate.clear()  # from now on AnythingLLM never answers
+
+    async with asyncio.timeout(10):  # generous; the deadline is 0.2 s
+        report = await synchronizer.sync()
+
+    assert report.sources["anythingllm"].status == "stale"
+    assert report.sources["librechat"].status == "ok"
+    assert "sync deadline of 0.2 s" in (report.sources["anythingllm"].last_error or "")
+    assert manager.state.workspaces == [WORKSPACE]

@@ -233,3 +233,24 @@ async def test_write_waits_for_a_running_sync() -> None:
     assert report.version == 1
     assert state.settings.llm.temperature == 0.1
     assert state.version == 2
+
+
+async def test_write_no_upstream_stores_does_not_wait_for_a_hung_sync() -> None:
+    """A UI write with only AnythingLLM configured (it stores no UI fields) is kept by the
+    service at once, while a sync waits on an AnythingLLM that never answers."""
+    anythingllm = GatedUpstream(
+        "anythingllm", make_snapshot(llm=OLD_LLM), stored_fields=ALLM_FIELDS, is_open=False
+    )
+    service = Service(anythingllm)
+    sync = asyncio.create_task(service.synchronizer.sync())
+    await anythingllm.fetch_started.wait()
+
+    async with asyncio.timeout(10):  # generous: without the fix it waits for the sync forever
+        state = await service.writer.write("ui", {"theme": "light"})
+
+    assert state.settings.ui.theme == "light"
+    assert not sync.done()
+    assert anythingllm.writes == []
+    anythingllm.gate.set()
+    await sync
+    assert service.manager.state.settings.ui.theme == "light"

@@ -77,6 +77,11 @@ def stored_state(version: int) -> StoredState:
     )
 
 
+async def save(store: SnapshotStore, stored: StoredState) -> None:
+    """Save `stored` the way the StateManager does: its version and its JSON document."""
+    await store.save(stored.version, render_stored(stored))
+
+
 def file_bytes(path: Path) -> bytes:
     """The snapshot file's bytes (a sync helper: tests read small local files directly)."""
     return path.read_bytes()
@@ -89,10 +94,6 @@ def is_directory(path: Path) -> bool:
 def entries(directory: Path) -> list[str]:
     """The names in `directory`."""
     return sorted(entry.name for entry in directory.iterdir())
-
-
-async def save(store: SnapshotStore, stored: StoredState) -> None:
-    await store.save(stored.version, render_stored(stored))
 
 
 @pytest.fixture
@@ -161,10 +162,11 @@ def test_missing_file_loads_as_none(store: SnapshotStore) -> None:
         ),
     ],
 )
-def test_corrupt_or_foreign_file_loads_as_none_and_is_logged(
+def test_corrupt_or_foreign_file_is_kept_aside_and_logged(
     path: Path, store: SnapshotStore, content: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A file that is not a snapshot is ignored with a warning, never raised."""
+    """A file that is not a snapshot is moved to `.corrupt-<time>` with a warning, never
+    raised and never left where the next save would overwrite it."""
     path.write_bytes(content)
 
     with caplog.at_level(logging.WARNING, logger="shared_state.state.snapshot"):
@@ -173,6 +175,86 @@ def test_corrupt_or_foreign_file_loads_as_none_and_is_logged(
     assert loaded is None
     assert [record.levelno for record in caplog.records] == [logging.WARNING]
     assert str(path) in caplog.text
+    (aside,) = path.parent.glob(f"{path.name}.corrupt-*")
+    assert file_bytes(aside) == content
+    assert str(aside) in caplog.text
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99])
+async def test_truncated_file_falls_back_to_the_previous_save_and_a_higher_version(
+    path: Path, store: SnapshotStore, cut: float
+) -> None:
+    """A snapshot cut short (a full disk, a crash elsewhere) is kept aside; the previous
+    save's data is served and the version continues above the highest ever saved."""
+    await save(store, stored_state(6))
+    await save(store, stored_state(7))
+    content = file_bytes(path)
+    path.write_bytes(content[: int(len(content) * cut)])
+
+    loaded = SnapshotStore(path).load()
+
+    assert loaded is not None
+    assert loaded.version == 7
+    assert loaded.sources["anythingllm"].data == make_snapshot()
+    assert len(list(path.parent.glob(f"{path.name}.corrupt-*"))) == 1
+
+
+async def test_version_survives_when_no_snapshot_data_does(path: Path) -> None:
+    """With the file and the previous save both corrupt, the restored manager still
+    continues above the highest version ever saved (it restores no data)."""
+    store = SnapshotStore(path)
+    for version in range(1, 9):
+        await save(store, stored_state(version))
+    path.write_bytes(b"{trunc")
+    path.with_name(f"{path.name}.prev").write_bytes(b"")
+
+    manager = StateManager(configured=BOTH, store=SnapshotStore(path))
+    manager.restore()
+
+    assert manager.state.version == 9
+    assert manager.state.workspaces == []
+    assert len(list(path.parent.glob("*.corrupt-*"))) == 2
+
+
+async def test_two_corruptions_in_the_same_second_keep_both_files(
+    path: Path, store: SnapshotStore
+) -> None:
+    """A second corrupt file moved aside never replaces the first one kept aside."""
+    for content in (b"{first", b"{second"):
+        path.write_bytes(content)
+        assert SnapshotStore(path).load() is None
+
+    kept = sorted(file_bytes(aside) for aside in path.parent.glob(f"{path.name}.corrupt-*"))
+    assert kept == [b"{first", b"{second"]
+
+
+async def test_a_corrupt_version_file_is_ignored_with_a_warning(
+    path: Path, store: SnapshotStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version file that holds no number is ignored; the snapshot's own version counts."""
+    await save(store, stored_state(4))
+    path.with_name(f"{path.name}.version").write_bytes(b"\x00garbage")
+
+    with caplog.at_level(logging.WARNING, logger="shared_state.state.snapshot"):
+        loaded = SnapshotStore(path).load()
+
+    assert loaded is not None
+    assert loaded.version == 4
+    assert "version file" in caplog.text
+
+
+async def test_the_version_file_never_goes_backwards(path: Path) -> None:
+    """A store that saves a lower version (a process started without restoring) leaves
+    the version file at the highest version ever saved."""
+    await save(SnapshotStore(path), stored_state(9))
+
+    await save(SnapshotStore(path), stored_state(2))
+
+    assert path.with_name(f"{path.name}.version").read_text().strip() == "9"
+    loaded = SnapshotStore(path).load()
+    assert loaded is not None
+    assert loaded.version == 9
 
 
 def test_snapshot_of_another_format_loads_as_none(path: Path, store: SnapshotStore) -> None:
@@ -200,11 +282,12 @@ def test_unreadable_path_loads_as_none_and_is_logged(
 async def test_save_leaves_no_temporary_file_behind(
     store: SnapshotStore, path: Path, tmp_path: Path
 ) -> None:
-    """After saves the directory holds the snapshot file and nothing else."""
+    """After saves the directory holds the snapshot file and its two companions (the
+    version file and the previous save), and nothing else."""
     for version in (1, 2, 3):
         await save(store, stored_state(version))
 
-    assert entries(tmp_path) == [path.name]
+    assert entries(tmp_path) == [path.name, f"{path.name}.prev", f"{path.name}.version"]
 
 
 async def test_save_replaces_the_previous_file_whole(store: SnapshotStore, path: Path) -> None:
@@ -237,7 +320,7 @@ async def test_failed_write_is_logged_and_leaves_no_temporary_file(
         await save(store, stored_state(1))
 
     assert "cannot write snapshot file" in caplog.text
-    assert entries(tmp_path) == [path.name]
+    assert entries(tmp_path) == [path.name, f"{path.name}.version"]
     assert is_directory(path)
 
 

@@ -1,5 +1,10 @@
 """Credentials for the native LibreChat adapter: a fixed bearer token, or a service-account
-session that logs in, refreshes before expiry and keeps within LibreChat's login limit."""
+session that logs in, refreshes before expiry and keeps within LibreChat's login limit.
+
+The login budget (the times of recent login attempts and a 429's back-off, never a
+credential) can be kept in a small file, so that a process that restarts in a loop
+does not log in once per start and get the sidecar's address banned.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+from typing import Annotated
 
 import httpx
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared_state.adapters.http import JsonApi
 from shared_state.adapters.wire import WireModel
+from shared_state.atomic_file import write_atomically
 from shared_state.errors import UpstreamAuthError, UpstreamResponseInvalid, UpstreamStatusError
 
 log = logging.getLogger(__name__)
@@ -76,6 +84,23 @@ class _AuthAnswer(WireModel):
 _AUTH_ANSWER = TypeAdapter(_AuthAnswer)
 
 
+class _LoginBudget(BaseModel):
+    """The login budget file: when logins were tried (epoch seconds), and until when a
+    429 asked to wait. Nothing else: no credential, no token."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    login_times: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=list, alias="loginTimes", max_length=1000
+    )
+    backoff_until: Annotated[float, Field(allow_inf_nan=False)] | None = Field(
+        None, alias="backoffUntil"
+    )
+
+
+_BUDGET = TypeAdapter(_LoginBudget)
+
+
 class LibreChatSession:
     """Logs a service account in with `POST /api/auth/login`, caches the access token
     until shortly before it expires, and renews it with `POST /api/auth/refresh`.
@@ -83,6 +108,8 @@ class LibreChatSession:
     LibreChat allows 7 login attempts per 5 minutes per IP and bans repeat offenders, so
     a login happens only when there is no refresh cookie or the refresh is refused, never
     more than `max_logins` times per `login_window_s`, and never during a 429's back-off.
+    With `budget_path`, that budget is read at start and written on every attempt, so it
+    holds across restarts.
     Renewals are single-flight: concurrent callers await one shared renewal task and get
     its token or its failure (refresh tokens rotate, so two refreshes at once would
     invalidate each other).
@@ -98,6 +125,7 @@ class LibreChatSession:
         refresh_margin_s: float = 60,
         max_logins: int = 5,
         login_window_s: float = 300,
+        budget_path: Path | None = None,
     ) -> None:
         self._api = api
         self._email = email
@@ -114,6 +142,9 @@ class LibreChatSession:
         self._last_login_at: float | None = None
         self._last_refresh_at: float | None = None
         self._renewal: asyncio.Task[str] | None = None
+        self._budget_path = budget_path
+        if budget_path is not None:
+            self._load_budget(budget_path)
         # The token each task last sent, so that a late 401 for an old token does not
         # throw away the token another task has just renewed.
         self._sent_token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -196,12 +227,14 @@ class LibreChatSession:
             raise _backoff_error(self._api.source, next_login_at, why)
         self._login_times.append(now)
         self._last_login_at = now
+        await self._save_budget()
         response = await self._api.send(
             "POST", LOGIN_PATH, json={"email": self._email, "password": self._password}
         )
         self._forget_jar_cookies(response)
         if response.status_code == 429:
             self._backoff_until = now + _retry_after_s(response, now, self._login_window_s)
+            await self._save_budget()
             log.warning("LibreChat rate-limited the login; backing off")
             raise _backoff_error(self._api.source, self._backoff_until, None)
         if response.status_code in (*_REFUSED, 404, 422):
@@ -246,6 +279,45 @@ class LibreChatSession:
         if len(recent) >= self._max_logins:
             waits.append(recent[len(recent) - self._max_logins] + self._login_window_s)
         return max(waits, default=None)
+
+    def _load_budget(self, path: Path) -> None:
+        """Take over the login attempts (and back-off) a previous process recorded."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("cannot read the LibreChat login budget %s: %s", path, exc.strerror)
+            return
+        try:
+            budget = _BUDGET.validate_json(raw)
+        except ValueError:
+            log.warning("ignoring the LibreChat login budget %s: not a budget file", path)
+            return
+        now = self._clock()
+        # Times ahead of the clock (it went back) count as now: never a login too many.
+        recent = sorted(min(t, now) for t in budget.login_times if t > now - self._login_window_s)
+        self._login_times.extend(recent[-self._max_logins :])
+        if budget.backoff_until is not None and budget.backoff_until > now:
+            self._backoff_until = min(budget.backoff_until, now + self._login_window_s * 12)
+        if recent:
+            self._last_login_at = recent[-1]
+
+    async def _save_budget(self) -> None:
+        if self._budget_path is None:
+            return
+        budget = _LoginBudget(
+            login_times=list(self._recent_logins(self._clock())),
+            backoff_until=self._backoff_until,
+        )
+        try:
+            await asyncio.to_thread(
+                write_atomically, self._budget_path, _BUDGET.dump_json(budget, by_alias=True)
+            )
+        except OSError as exc:
+            log.warning(
+                "cannot write the LibreChat login budget %s: %s", self._budget_path, exc.strerror
+            )
 
     def _forget_jar_cookies(self, response: httpx.Response) -> None:
         # httpx files every Set-Cookie in the client's jar, which would then send the

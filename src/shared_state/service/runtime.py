@@ -19,6 +19,12 @@ class Runtime:
     writer: SettingsWriter
     started_monotonic: float = field(default_factory=time.monotonic)
 
+    async def stop_syncing(self) -> None:
+        """The process is stopping (SIGTERM): end a running sync now, so that requests
+        waiting on it answer (with the state as it is) before the server's grace period
+        for in-flight requests ends, rather than being cancelled with a traceback."""
+        await self.synchronizer.aclose()
+
     @property
     def uptime_s(self) -> float:
         return round(time.monotonic() - self.started_monotonic, 3)

@@ -1,10 +1,13 @@
 """The periodic sync: APScheduler's AsyncIOScheduler calling `Synchronizer.sync()`.
 
-First run at start-up, one instance at a time, missed runs coalesced into one.
+First run at start-up, one instance at a time, missed runs coalesced into one. A sync
+cancelled by shutdown ends the job quietly (APScheduler would log it as a failure, with a
+`CancelledError` traceback).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,8 +18,17 @@ from shared_state.service.sync import Synchronizer
 def start_sync_schedule(synchronizer: Synchronizer, interval_s: float) -> AsyncIOScheduler:
     """Start syncing now and every `interval_s` seconds; the caller shuts it down."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def sync() -> None:
+        try:
+            await synchronizer.sync()
+        except asyncio.CancelledError:
+            # Only shutdown cancels here (the scheduler's executor cancels its running
+            # jobs, `Synchronizer.aclose` the shared run): end the job without a report.
+            return
+
     scheduler.add_job(
-        synchronizer.sync,
+        sync,
         trigger="interval",
         seconds=interval_s,
         id="sync",

@@ -4,6 +4,12 @@
 while a sync runs share that run, so an upstream is never asked twice at once. One
 failing upstream never fails the sync (its last good data stays) and never stops the
 loop.
+
+A whole sync has a deadline (`SHARED_STATE_SYNC_TIMEOUT_S`): an upstream still being read
+when it passes is given up for this sync and marked stale with a `lastError` that says
+so, and its last good data stays. Without it, an upstream that accepts connections and
+never answers would hold the upstream lock (and every write behind it) for as long as
+its retries last.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from datetime import UTC, datetime
 
 from shared_state.adapters.base import Upstream
 from shared_state.domain.models import Section, SourceName, SourceStatus, UpstreamSnapshot
-from shared_state.errors import UpstreamError
+from shared_state.errors import UpstreamError, UpstreamUnavailable
 from shared_state.state.manager import StateManager
 
 log = logging.getLogger(__name__)
@@ -50,23 +56,43 @@ class Synchronizer:
         *,
         upstream_lock: asyncio.Lock,
         clock: Clock = utc_now,
+        deadline_s: float | None = None,
     ) -> None:
         self._upstreams = list(upstreams)
+        self._deadline_s = deadline_s
         self._manager = manager
         self._upstream_lock = upstream_lock
         self._clock = clock
         self._running: asyncio.Future[SyncReport] | None = None
+        self._is_closed = False
 
     async def sync(self) -> SyncReport:
-        """Sync now, or join the sync already running."""
+        """Sync now, or join the sync already running. Once the service is stopping
+        (`aclose`), the answer is the state as it is, without asking any upstream."""
+        if self._is_closed:
+            return self._report_as_is()
         if self._running is None:
             self._running = asyncio.ensure_future(self.sync_once())
             self._running.add_done_callback(self._finished)
-        # shield: a caller that goes away (a closed request) must not cancel the shared run.
-        return await asyncio.shield(self._running)
+        try:
+            # shield: a caller that goes away (a closed request) must not cancel the shared run.
+            return await asyncio.shield(self._running)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._is_closed and task is not None and not task.cancelling():
+                return self._report_as_is()  # shutdown cut the shared run short
+            raise
+
+    def _report_as_is(self) -> SyncReport:
+        state = self._manager.state
+        return SyncReport(
+            version=state.version, changed=[], sources=dict(state.sources), duration_ms=0.0
+        )
 
     async def aclose(self) -> None:
-        """Cancel a running sync (shutdown): the upstream clients close next."""
+        """Stop syncing (shutdown): cancel a running sync, whose waiters then get the state
+        as it is, and answer later calls the same way. The upstream clients close next."""
+        self._is_closed = True
         running = self._running
         if running is not None:
             running.cancel()
@@ -106,10 +132,17 @@ class Synchronizer:
             duration_ms=duration_ms,
         )
 
-    @staticmethod
-    async def _fetch(upstream: Upstream) -> UpstreamSnapshot | UpstreamError:
+    async def _fetch(self, upstream: Upstream) -> UpstreamSnapshot | UpstreamError:
         try:
-            return await upstream.fetch()
+            async with asyncio.timeout(self._deadline_s):
+                return await upstream.fetch()
+        except TimeoutError:
+            reason = (
+                f"no complete answer within the sync deadline of {self._deadline_s:g} s "
+                "(SHARED_STATE_SYNC_TIMEOUT_S); keeping the last good data"
+            )
+            log.warning("%s: %s", upstream.name, reason)
+            return UpstreamUnavailable(upstream.name, reason)
         except UpstreamError as exc:
             log.warning("%s", exc)
             return exc

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class SettingsWriter:
-    """Writes settings through; one write at a time, never during a sync."""
+    """Writes settings through; one write at a time, never during a sync (a write that
+    no upstream stores takes no upstream lock)."""
 
     def __init__(
         self,
@@ -41,18 +42,20 @@ class SettingsWriter:
     async def write(self, section: WritableSection, values: Mapping[str, Any]) -> SharedState:
         """Write `values` (snake_case fields of `section`); the new state, or
         `UpstreamWriteFailed` with a result per upstream."""
+        plan = {
+            upstream: {k: v for k, v in values.items() if k in stored}
+            for upstream in self._upstreams
+            if (stored := upstream.stored_fields.get(section, frozenset()))
+            and not stored.isdisjoint(values)
+        }
+        stored_anywhere = set().union(*(u.stored_fields.get(section, ()) for u in self._upstreams))
+        kept_locally = {k: v for k, v in values.items() if k not in stored_anywhere}
+        if not plan:
+            # No upstream is asked, so nothing to keep apart from a sync: a write of fields
+            # only the service keeps never waits behind a sync (or a hung upstream).
+            commit = await self._manager.record_write(section, {}, kept_locally, self._clock())
+            return commit.state
         async with self._upstream_lock:
-            plan = {
-                upstream: {k: v for k, v in values.items() if k in stored}
-                for upstream in self._upstreams
-                if (stored := upstream.stored_fields.get(section, frozenset()))
-                and not stored.isdisjoint(values)
-            }
-            stored_anywhere = set().union(
-                *(u.stored_fields.get(section, ()) for u in self._upstreams)
-            )
-            kept_locally = {k: v for k, v in values.items() if k not in stored_anywhere}
-
             outcomes = await asyncio.gather(
                 *(self._write_one(upstream, section, subset) for upstream, subset in plan.items())
             )

@@ -30,8 +30,10 @@ from shared_state.domain.models import (
 from shared_state.service.runtime import Runtime
 from shared_state.state.manager import ListSection, RenderTarget
 
+API_PREFIX = "/api/shared-state"
+
 router = APIRouter(
-    prefix="/api/shared-state",
+    prefix=API_PREFIX,
     tags=["shared-state"],
     dependencies=[Depends(require_api_token)],
     responses={401: {"model": ErrorAnswer, "description": "Missing or wrong API token"}},

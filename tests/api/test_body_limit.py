@@ -96,7 +96,9 @@ async def test_default_limit_is_64_kib() -> None:
     """Without configuration, 64 KiB is accepted and one byte more is not."""
     settings = make_settings()
     async with start_service(settings, [make_anythingllm(), make_librechat()]) as service:
-        at_limit = await service.client.post(BASE + "/ui-settings", content=padded_write(64 * 1024))
+        at_limit = await service.client.post(
+            BASE + "/ui-settings", content=padded_write(64 * 1024), headers=JSON
+        )
         over = await service.client.post(
             BASE + "/ui-settings", content=padded_write(64 * 1024 + 1), headers=JSON
         )

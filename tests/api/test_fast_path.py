@@ -161,3 +161,20 @@ async def test_routed_query_string_answers_the_same_bytes() -> None:
         routed = await service.client.get(BASE, params={"refresh": "false"})
 
     assert answer_of(fast) == answer_of(routed)
+
+
+async def test_cors_headers_do_not_pile_up_on_the_edge_answers() -> None:
+    """With CORS in front, the 401 answered again and again carries its headers once."""
+    settings = make_settings(
+        SHARED_STATE_API_TOKEN=TOKEN, SHARED_STATE_CORS_ORIGINS="http://a.example"
+    )
+    async with both_fakes(settings) as service:
+        answers = [
+            await service.client.get(BASE, headers={"origin": "http://a.example"}) for _ in range(3)
+        ]
+
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert [len(a.headers.multi_items()) for a in answers] == [
+        len(answers[0].headers.multi_items())
+    ] * 3
+    assert answers[-1].headers.get_list("access-control-allow-origin") == ["http://a.example"]

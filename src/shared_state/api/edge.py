@@ -51,7 +51,9 @@ class Answer(NamedTuple):
     body: bytes
 
     async def send_to(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        # A fresh list each time: middleware outside (CORS) appends to the one it is given.
+        headers = list(self.headers)
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 
 

@@ -71,6 +71,8 @@ async def both_fakes(settings: Settings) -> AsyncIterator[Service]:
         pytest.param(None, {}, 200, id="no-token-configured"),
         pytest.param(TOKEN, {"Authorization": f"Bearer {TOKEN}"}, 200, id="right-token"),
         pytest.param(TOKEN, {"Authorization": f"bearer {TOKEN}"}, 200, id="lower-case-scheme"),
+        pytest.param(TOKEN, {"Authorization": f"Bearer  {TOKEN} "}, 200, id="spaces"),
+        pytest.param(TOKEN, {"Authorization": "Bearer "}, 401, id="empty-token"),
         pytest.param(TOKEN, {}, 401, id="no-token-sent"),
         pytest.param(TOKEN, {"Authorization": "Bearer wrong"}, 401, id="wrong-token"),
         pytest.param(TOKEN, {"Authorization": f"Bearer {TOKEN}x"}, 401, id="token-with-suffix"),

@@ -127,7 +127,7 @@ class SharedStateEdge:
         scheme, _, given = (authorization or b"").partition(b" ")
         if scheme.lower() != b"bearer":
             given = b""
-        return secrets.compare_digest(given, self._token)
+        return secrets.compare_digest(given.strip(), self._token)
 
     async def _call_app(
         self, scope: Scope, receive: Receive, send: Send, length: int | None

@@ -236,7 +236,8 @@ def main() -> None:
     print(
         f"bench_http: {CONVERSATIONS} conversations + {WORKSPACES} workspaces; "
         f"{RUNS} runs x {DURATION_S:g} s per figure, interleaved; {os.cpu_count()} CPUs "
-        "(shared with whatever else runs: figures are noisy)"
+        "(shared with whatever else runs: figures are noisy)\n"
+        "servers: uvicorn, httptools, uvloop, access log off for all three (bare included)"
     )
     processes: dict[str, subprocess.Popen[bytes]] = {}
     ports: dict[str, int] = {}

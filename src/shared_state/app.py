@@ -26,7 +26,7 @@ from shared_state.adapters.http import Credentials, JsonApi, RetryPolicy
 from shared_state.adapters.librechat_auth import LibreChatSession, StaticToken
 from shared_state.adapters.librechat_bizzy import LibreChatBizzy
 from shared_state.adapters.librechat_native import LibreChatNative
-from shared_state.api import add_exception_handlers, health_router, router
+from shared_state.api import SharedStateEdge, add_exception_handlers, health_router, router
 from shared_state.config import Settings
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule
@@ -150,7 +150,12 @@ async def running(
 def create_app(
     settings: Settings | None = None, *, upstreams: Sequence[Upstream] | None = None
 ) -> FastAPI:
-    """The standalone service: the API, health checks, CORS, and the sync in its lifespan."""
+    """The standalone service: the API, health checks, CORS, and the sync in its lifespan.
+
+    In front of the router sits `SharedStateEdge` (Host check, token, GET fast path, body
+    limit). `redirect_slashes` is off: Starlette would build the redirect's `Location`
+    from the request's untrusted `Host`; `/api/shared-state/` is a 404 instead.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -164,10 +169,12 @@ def create_app(
         version=__version__,
         summary="One merged view of AnythingLLM and LibreChat state, for frontends.",
         lifespan=lifespan,
+        redirect_slashes=False,
     )
     app.include_router(router)
     app.include_router(health_router)
     add_exception_handlers(app)
+    app.add_middleware(SharedStateEdge, settings=settings)  # inside CORS, added below
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

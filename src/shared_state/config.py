@@ -25,6 +25,7 @@ ApiFlavour = Literal["native", "bizzy"]
 of the BizzyPerson platform's design)."""
 
 DEFAULT_SYNC_INTERVAL_S = 30.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class Settings(BaseSettings):
@@ -67,6 +68,14 @@ class Settings(BaseSettings):
     )
     snapshot_path: Path | None = Field(None, alias="SHARED_STATE_SNAPSHOT_PATH")
     request_timeout_s: float = Field(10.0, gt=0, le=600, alias="SHARED_STATE_REQUEST_TIMEOUT_S")
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1, le=100 * 1024 * 1024, alias="SHARED_STATE_MAX_BODY_BYTES"
+    )
+    """Largest request body accepted; a larger one is refused (413) before it is read."""
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="SHARED_STATE_ALLOWED_HOSTS"
+    )
+    """`Host` names served (`*.example.com` wildcards); empty = any."""
 
     # The process: connections, shutdown, sync deadline.
     sync_timeout_s: float = Field(60.0, gt=0, le=3600, alias="SHARED_STATE_SYNC_TIMEOUT_S")
@@ -115,6 +124,19 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        """`"api.example.com, *.internal"` → lower-case names; a `*` may only lead (`*.x`)."""
+        if isinstance(value, str):
+            value = [host.strip() for host in value.split(",") if host.strip()]
+        if isinstance(value, list):
+            value = [str(host).lower() for host in value]
+            for host in value:
+                if "*" in host[1:] or (host.startswith("*") and host != "*" and host[1] != "."):
+                    raise ValueError(f"wildcards must look like '*.example.com', not {host!r}")
+        return value
+
     @model_validator(mode="after")
     def _check_credentials(self) -> Settings:
         if (self.anythingllm_username is None) != (self.anythingllm_password is None):
@@ -155,4 +177,9 @@ def _variable_name(location: str) -> str:
     return head.upper()
 
 
-__all__ = ["DEFAULT_SYNC_INTERVAL_S", "Settings", "describe_invalid_settings"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_SYNC_INTERVAL_S",
+    "Settings",
+    "describe_invalid_settings",
+]

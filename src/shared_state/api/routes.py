@@ -6,7 +6,8 @@ Every GET is answered from memory with JSON rendered once per state; only
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -26,12 +27,17 @@ from shared_state.domain.models import (
     StateSettings,
     UiSettings,
     User,
+    WritableSection,
 )
 from shared_state.service.runtime import Runtime
 from shared_state.state.manager import ListSection, RenderTarget
 
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/shared-state"
+
 router = APIRouter(
-    prefix="/api/shared-state",
+    prefix=API_PREFIX,
     tags=["shared-state"],
     dependencies=[Depends(require_api_token)],
     responses={401: {"model": ErrorAnswer, "description": "Missing or wrong API token"}},
@@ -54,6 +60,14 @@ async def _find(runtime: Runtime, section: ListSection, key: str, refresh: bool)
     if refresh:
         await runtime.synchronizer.sync()
     return runtime.manager.find(section, key)
+
+
+async def _write(runtime: Runtime, section: WritableSection, values: dict[str, Any]) -> SharedState:
+    state = await runtime.writer.write(section, values)
+    # One line per write that went through (failures are logged where they are handled).
+    # Field names only: the values came from a client.
+    log.info("%s settings written (%s): version %d", section, ", ".join(values), state.version)
+    return state
 
 
 @router.get("", response_model=SharedState, summary="The whole merged state")
@@ -109,7 +123,7 @@ async def get_conversation(
     summary="Write LLM settings through to the upstreams",
 )
 async def update_llm_settings(body: LlmSettingsUpdate, runtime: RuntimeDep) -> LlmSettings:
-    state = await runtime.writer.write("llm", body.values())
+    state = await _write(runtime, "llm", body.values())
     return state.settings.llm
 
 
@@ -119,7 +133,7 @@ async def update_llm_settings(body: LlmSettingsUpdate, runtime: RuntimeDep) -> L
     summary="Write UI settings through to the upstreams",
 )
 async def update_ui_settings(body: UiSettingsUpdate, runtime: RuntimeDep) -> UiSettings:
-    state = await runtime.writer.write("ui", body.values())
+    state = await _write(runtime, "ui", body.values())
     return state.settings.ui
 
 

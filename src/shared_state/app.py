@@ -25,6 +25,7 @@ from shared_state.adapters.http import Credentials, JsonApi, RetryPolicy
 from shared_state.adapters.librechat_auth import LibreChatSession, StaticToken
 from shared_state.adapters.librechat_bizzy import LibreChatBizzy
 from shared_state.adapters.librechat_native import LibreChatNative
+from shared_state.adapters.transport import upstream_transport
 from shared_state.api import add_exception_handlers, health_router, router
 from shared_state.config import Settings
 from shared_state.service.runtime import Runtime
@@ -98,6 +99,11 @@ def _librechat(
 
 
 def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:
+    """One upstream's long-lived client. Its transport keeps idle connections for less
+    time than the upstreams do (Node and uvicorn close theirs after 5 s) and sends a read
+    that met a connection the upstream had just closed once more, on another one: either
+    alone leaves a gap (an upstream with a shorter keep-alive; a write), together a
+    healthy steady state never retries, whatever the sync interval."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if secret is not None:
         headers["Authorization"] = f"Bearer {secret.get_secret_value()}"
@@ -106,6 +112,7 @@ def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> http
         headers=headers,
         timeout=httpx.Timeout(settings.request_timeout_s),
         follow_redirects=False,
+        transport=upstream_transport(),
     )
 
 

@@ -27,6 +27,7 @@ from shared_state.adapters.librechat_bizzy import LibreChatBizzy
 from shared_state.adapters.librechat_native import LibreChatNative
 from shared_state.adapters.transport import upstream_transport
 from shared_state.api import add_exception_handlers, health_router, router
+from shared_state.api.docs import install_offline_docs
 from shared_state.config import Settings
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule
@@ -164,6 +165,7 @@ def create_app(
     app.include_router(router)
     app.include_router(health_router)
     add_exception_handlers(app)
+    install_offline_docs(app)  # /docs and /redoc without a CDN
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shlex
 import sys
@@ -42,6 +43,7 @@ from tests.e2e.conftest import Service, run_service
 README = Path(__file__).resolve().parents[2] / "README.md"
 TOUR_HEADING = "## The API, by curl"
 ANY = "…"
+_SETTING_PREFIXES = ("ANYTHINGLLM_", "LIBRECHAT_", "SHARED_STATE_", "STATE_SYNC_")
 # Values that differ from run to run: compared by kind, not by value.
 VOLATILE_NUMBERS = frozenset({"durationMs", "uptimeS"})
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -366,6 +368,38 @@ def test_readme_tells_the_simulators_credentials() -> None:
     assert {name: exported.get(name) for name in accepted} == accepted
     assert exported["ANYTHINGLLM_BASE_URL"] == "http://127.0.0.1:3001"
     assert exported["LIBRECHAT_BASE_URL"] == "http://127.0.0.1:3080"
+
+
+async def test_readme_sync_once_block_works_against_the_simulator(tmp_path: Path) -> None:
+    """The quick start's environment block, pasted as it is (only the ports are the test's
+    own), lets `shared-state sync --once` read both simulated upstreams."""
+    text = README.read_text(encoding="utf-8")
+    exported = dict(re.findall(r"^export ([A-Z_]+)=(\S+)$", text, flags=re.MULTILINE))
+    async with SimulatorServers(flavour="native") as sims:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)},
+            **exported,
+            "ANYTHINGLLM_BASE_URL": sims.anythingllm_url,
+            "LIBRECHAT_BASE_URL": sims.librechat_url,
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shared_state",
+            "sync",
+            "--once",
+            cwd=tmp_path,  # no .env there
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    state = json.loads(stdout)
+    assert {source["status"] for source in state["sources"].values()} == {"ok"}
+    assert state["workspaces"]
+    assert state["conversations"]
 
 
 def test_expected_output_parser_reads_the_readme_shortenings() -> None:

@@ -104,7 +104,8 @@ def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> http
     time than the upstreams do (Node and uvicorn close theirs after 5 s) and sends a read
     that met a connection the upstream had just closed once more, on another one: either
     alone leaves a gap (an upstream with a shorter keep-alive; a write), together a
-    healthy steady state never retries, whatever the sync interval."""
+    healthy steady state never retries, whatever the sync interval. (With a transport of
+    its own, httpx ignores HTTP(S)_PROXY: upstreams are the sidecar's neighbours.)"""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if secret is not None:
         headers["Authorization"] = f"Bearer {secret.get_secret_value()}"

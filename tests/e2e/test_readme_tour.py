@@ -370,6 +370,29 @@ def test_readme_tells_the_simulators_credentials() -> None:
     assert exported["LIBRECHAT_BASE_URL"] == "http://127.0.0.1:3080"
 
 
+async def test_simulate_prints_the_credentials_the_readme_tells() -> None:
+    """`shared-state simulate` says which credentials its upstreams accept: the README's."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "shared_state", "simulate", "--anythingllm-port", "0", "--librechat-port", "0"),
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"they accept:" not in (line := await process.stderr.readline()):
+                assert line, "simulate stopped without naming its credentials"
+    finally:
+        process.terminate()
+        await process.wait()
+    printed = dict(pair.split("=", 1) for pair in line.decode().split("they accept:")[1].split())
+    text = README.read_text(encoding="utf-8")
+    exported = dict(re.findall(r"^export ([A-Z_]+)=(\S+)$", text, flags=re.MULTILINE))
+    assert printed == {name: exported[name] for name in printed}
+    assert process.returncode == 0
+
+
 async def test_readme_sync_once_block_works_against_the_simulator(tmp_path: Path) -> None:
     """The quick start's environment block, pasted as it is (only the ports are the test's
     own), lets `shared-state sync --once` read both simulated upstreams."""

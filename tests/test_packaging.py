@@ -2,27 +2,137 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from shared_state.config import Settings
+from shared_state.simulator import (
+    SIM_ANYTHINGLLM_API_KEY,
+    SIM_ANYTHINGLLM_PASSWORD,
+    SIM_LIBRECHAT_EMAIL,
+    SIM_LIBRECHAT_PASSWORD,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_VARIABLES = {field.alias for field in Settings.model_fields.values()}
 
 
+def _compose() -> dict[str, Any]:
+    compose: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return compose
+
+
+def _in_profile(profile: str) -> dict[str, dict[str, Any]]:
+    """The services `docker compose --profile <profile> up` starts: those with no profile
+    and those of that profile."""
+    return {
+        name: service
+        for name, service in _compose()["services"].items()
+        if not service.get("profiles") or profile in service["profiles"]
+    }
+
+
+def _host_ports(service: dict[str, Any]) -> set[str]:
+    return {str(port).rsplit(":", 1)[0].rsplit(":", 1)[-1] for port in service.get("ports", [])}
+
+
 def test_compose_file_parses_and_sets_only_known_variables() -> None:
-    """Every variable the compose file gives the sidecar is one the settings know."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    sidecar = compose["services"]["shared-state"]
-    assert set(sidecar["environment"]) <= KNOWN_VARIABLES
-    assert sidecar["environment"]["ANYTHINGLLM_BASE_URL"].startswith("http://simulator:")
-    simulator = compose["services"]["simulator"]
-    assert simulator["command"][0] == "simulate"
-    real = {name for name, svc in compose["services"].items() if "real" in svc.get("profiles", [])}
-    assert {"anythingllm", "librechat"} <= real
+    """Every variable the compose file gives a sidecar is one the settings know."""
+    services = _compose()["services"]
+    sidecars = {name: svc for name, svc in services.items() if name.startswith("shared-state")}
+    assert set(sidecars) == {"shared-state", "shared-state-real"}
+    for sidecar in sidecars.values():
+        assert set(sidecar["environment"]) <= KNOWN_VARIABLES
+    assert services["shared-state"]["environment"]["ANYTHINGLLM_BASE_URL"].startswith(
+        "http://simulator:"
+    )
+    assert services["simulator"]["command"][0] == "simulate"
+
+
+def test_sim_profile_runs_one_sidecar_against_the_simulator() -> None:
+    """`--profile sim`: the sidecar and the simulator, with the simulator's credentials."""
+    started = _in_profile("sim")
+    assert set(started) == {"shared-state", "simulator"}
+    environment = started["shared-state"]["environment"]
+    assert environment["ANYTHINGLLM_API_KEY"] == SIM_ANYTHINGLLM_API_KEY
+    assert environment["ANYTHINGLLM_PASSWORD"] == SIM_ANYTHINGLLM_PASSWORD
+    assert environment["LIBRECHAT_EMAIL"] == SIM_LIBRECHAT_EMAIL
+    assert environment["LIBRECHAT_PASSWORD"] == SIM_LIBRECHAT_PASSWORD
+
+
+def test_real_profile_starts_no_simulator_and_no_port_twice() -> None:
+    """`--profile real`: real AnythingLLM, LibreChat and MongoDB and a sidecar pointed at
+    them; the simulator, which would take the real applications' host ports, stays off."""
+    started = _in_profile("real")
+    assert set(started) == {"shared-state-real", "anythingllm", "librechat", "mongodb"}
+    environment = started["shared-state-real"]["environment"]
+    assert environment["ANYTHINGLLM_BASE_URL"] == "http://anythingllm:3001"
+    assert environment["LIBRECHAT_BASE_URL"] == "http://librechat:3080"
+    for profile in ("sim", "real"):
+        ports = [port for svc in _in_profile(profile).values() for port in _host_ports(svc)]
+        assert len(ports) == len(set(ports)), f"--profile {profile} binds a host port twice"
+
+
+def test_plain_up_starts_nothing_half_configured() -> None:
+    """Every service belongs to a profile: `docker compose up` alone starts nothing."""
+    assert all(svc.get("profiles") for svc in _compose()["services"].values())
+
+
+def test_every_dependency_waits_for_a_healthcheck() -> None:
+    """`depends_on` waits for health, and every service waited for has a healthcheck."""
+    services = _compose()["services"]
+    dependencies = 0
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on must name conditions"
+        for dependency, rule in depends_on.items():
+            dependencies += 1
+            assert rule == {"condition": "service_healthy"}, (name, dependency)
+            assert services[dependency].get("healthcheck", {}).get("test"), dependency
+            assert set(services[dependency].get("profiles", [])) >= set(service["profiles"])
+    assert dependencies >= 4
+    for name in ("shared-state", "shared-state-real"):
+        assert "/healthz" in " ".join(services[name]["healthcheck"]["test"])
+
+
+def _dockerignore() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_dockerignore_keeps_environments_caches_and_secrets_out_of_the_build() -> None:
+    """The build context leaves out the virtualenv, git, caches, node_modules, a local
+    .env and snapshot files (a 176 MB .venv went into it before)."""
+    patterns = _dockerignore()
+    for pattern in (
+        ".venv",
+        ".git",
+        "**/__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "**/node_modules",
+        ".env",
+        "**/state-snapshot.json",
+        "**/*snapshot*.json",
+    ):
+        assert pattern in patterns, pattern
+
+
+def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
+    """Nothing the Dockerfile COPYs from the context is ignored."""
+    copied = re.findall(r"^COPY (?!--from)(.+?) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
+    sources = {source for line in copied for source in line.split()}
+    assert sources == {"pyproject.toml", "README.md", "src"}
+    patterns = _dockerignore()
+    for source in sources:
+        assert not any(
+            fnmatch.fnmatch(source, p) or p.startswith(source) for p in patterns if p[0] != "!"
+        ), source
 
 
 def test_env_example_lists_every_variable_once() -> None:

@@ -26,7 +26,9 @@ from shared_state.adapters.http import Credentials, JsonApi, RetryPolicy
 from shared_state.adapters.librechat_auth import LibreChatSession, StaticToken
 from shared_state.adapters.librechat_bizzy import LibreChatBizzy
 from shared_state.adapters.librechat_native import LibreChatNative
+from shared_state.adapters.transport import upstream_transport
 from shared_state.api import SharedStateEdge, add_exception_handlers, health_router, router
+from shared_state.api.docs import install_offline_docs
 from shared_state.config import Settings
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule
@@ -107,6 +109,12 @@ def login_budget_path(snapshot_path: Path | None) -> Path | None:
 
 
 def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:
+    """One upstream's long-lived client. Its transport keeps idle connections for less
+    time than the upstreams do (Node and uvicorn close theirs after 5 s) and sends a read
+    that met a connection the upstream had just closed once more, on another one: either
+    alone leaves a gap (an upstream with a shorter keep-alive; a write), together a
+    healthy steady state never retries, whatever the sync interval. (With a transport of
+    its own, httpx ignores HTTP(S)_PROXY: upstreams are the sidecar's neighbours.)"""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if secret is not None:
         headers["Authorization"] = f"Bearer {secret.get_secret_value()}"
@@ -115,6 +123,7 @@ def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> http
         headers=headers,
         timeout=httpx.Timeout(settings.request_timeout_s),
         follow_redirects=False,
+        transport=upstream_transport(),
     )
 
 
@@ -174,6 +183,7 @@ def create_app(
     app.include_router(router)
     app.include_router(health_router)
     add_exception_handlers(app)
+    install_offline_docs(app)  # /docs and /redoc without a CDN
     app.add_middleware(SharedStateEdge, settings=settings)  # inside CORS, added below
     if settings.cors_origins:
         app.add_middleware(

@@ -18,17 +18,27 @@ from shared_state import embedded
 from shared_state.simulator.anythingllm import create_anythingllm_app
 from shared_state.simulator.control import release_slow_reads
 from shared_state.simulator.librechat import create_librechat_app
-from shared_state.simulator.world import Flavour, World
+from shared_state.simulator.world import (
+    SIM_ANYTHINGLLM_API_KEY,
+    SIM_ANYTHINGLLM_PASSWORD,
+    SIM_ANYTHINGLLM_USERNAME,
+    SIM_LIBRECHAT_EMAIL,
+    SIM_LIBRECHAT_PASSWORD,
+    SIM_LIBRECHAT_TOKEN,
+    Flavour,
+    World,
+)
 
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 1  # seconds a stop waits for answers still in flight
+KEEP_ALIVE_S = 5  # seconds an idle connection stays open: uvicorn's default and Node's
 
 
 class _Served:
     """One app served on one bound socket."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int, keep_alive_s: int) -> None:
         self.app = app
         self.sock = embedded.bind(host, port)
         self.url = embedded.url_of(self.sock)
@@ -39,6 +49,7 @@ class _Served:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            timeout_keep_alive=keep_alive_s,
         )
         self.server = embedded.EmbeddedServer(config)
         self.task: asyncio.Task[None] | None = None
@@ -59,6 +70,7 @@ class SimulatorServers:
 
     Port 0 (the default) picks a free port; the URLs are known once the context is entered.
     `flavour` picks both upstreams' API: "native" (the real ones, the default) or "bizzy".
+    `keep_alive_s` is how long an idle client connection stays open (5 s, as in Node).
     """
 
     def __init__(
@@ -69,11 +81,13 @@ class SimulatorServers:
         anythingllm_port: int = 0,
         librechat_port: int = 0,
         flavour: Flavour = "native",
+        keep_alive_s: int = KEEP_ALIVE_S,
     ) -> None:
         self.world = world if world is not None else World.seed()
         self.host = host
         self.flavour: Flavour = flavour
         self._ports = (anythingllm_port, librechat_port)
+        self._keep_alive_s = keep_alive_s
         self._served: tuple[_Served, _Served] | None = None
 
     @property
@@ -98,12 +112,14 @@ class SimulatorServers:
             create_anythingllm_app(self.world.anythingllm, flavour=self.flavour),
             self.host,
             self._ports[0],
+            self._keep_alive_s,
         )
         try:
             librechat = _Served(
                 create_librechat_app(self.world.librechat, flavour=self.flavour),
                 self.host,
                 self._ports[1],
+                self._keep_alive_s,
             )
         except OSError:
             anythingllm.sock.close()
@@ -127,6 +143,21 @@ class SimulatorServers:
         await asyncio.gather(*(one.stop() for one in served))
 
 
+def simulator_credentials(flavour: Flavour) -> str:
+    """The settings that let the sidecar in, as `NAME=value` pairs (fixed test values)."""
+    values = {"ANYTHINGLLM_API_KEY": SIM_ANYTHINGLLM_API_KEY}
+    if flavour == "native":
+        values |= {
+            "ANYTHINGLLM_USERNAME": SIM_ANYTHINGLLM_USERNAME,
+            "ANYTHINGLLM_PASSWORD": SIM_ANYTHINGLLM_PASSWORD,
+            "LIBRECHAT_EMAIL": SIM_LIBRECHAT_EMAIL,
+            "LIBRECHAT_PASSWORD": SIM_LIBRECHAT_PASSWORD,
+        }
+    else:
+        values["LIBRECHAT_TOKEN"] = SIM_LIBRECHAT_TOKEN
+    return " ".join(f"{name}={value}" for name, value in values.items())
+
+
 async def _serve_until_stopped(
     host: str, anythingllm_port: int, librechat_port: int, flavour: Flavour
 ) -> None:
@@ -138,6 +169,8 @@ async def _serve_until_stopped(
     ) as servers:
         logger.info("simulated AnythingLLM (%s API) at %s", flavour, servers.anythingllm_url)
         logger.info("simulated LibreChat (%s API) at %s", flavour, servers.librechat_url)
+        # Fixed, public test credentials (not secrets): the README's quick start uses them.
+        logger.info("they accept: %s", simulator_credentials(flavour))
         await embedded.stop_requested()
     logger.info("simulators stopped")
 

@@ -78,19 +78,27 @@ async def start(server: uvicorn.Server, sock: socket.socket) -> asyncio.Task[Non
     return task
 
 
-async def stop_requested() -> None:
-    """Return on the first SIGINT (Ctrl-C) or SIGTERM; the caller then stops its servers."""
+@contextlib.contextmanager
+def stop_signals() -> Iterator[asyncio.Event]:
+    """An event set by the first SIGINT (Ctrl-C) or SIGTERM while the block runs: enter
+    it before telling anyone the servers are up, so that an early signal is not fatal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
             loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
+
+
+async def stop_requested() -> None:
+    """Return on the first SIGINT (Ctrl-C) or SIGTERM; the caller then stops its servers."""
+    with stop_signals() as stop:
+        await stop.wait()
 
 
 async def serve_until_stopped(

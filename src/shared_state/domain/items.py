@@ -413,14 +413,15 @@ class ItemList(Sequence[Item]):
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
+        items = core_schema.list_schema(
+            core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
+        )
         return core_schema.no_info_plain_validator_function(
             cls.coerce,
             serialization=core_schema.plain_serializer_function_ser_schema(
-                list, when_used="always"
+                list, when_used="always", return_schema=items
             ),
-            json_schema_input_schema=core_schema.list_schema(
-                core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
-            ),
+            json_schema_input_schema=items,
         )
 
     @classmethod

@@ -167,11 +167,12 @@ async def _serve_until_stopped(
         librechat_port=librechat_port,
         flavour=flavour,
     ) as servers:
-        logger.info("simulated AnythingLLM (%s API) at %s", flavour, servers.anythingllm_url)
-        logger.info("simulated LibreChat (%s API) at %s", flavour, servers.librechat_url)
-        # Fixed, public test credentials (not secrets): the README's quick start uses them.
-        logger.info("they accept: %s", simulator_credentials(flavour))
-        await embedded.stop_requested()
+        with embedded.stop_signals() as stop:
+            logger.info("simulated AnythingLLM (%s API) at %s", flavour, servers.anythingllm_url)
+            logger.info("simulated LibreChat (%s API) at %s", flavour, servers.librechat_url)
+            # Fixed, public test credentials (not secrets): the README's quick start uses them.
+            logger.info("they accept: %s", simulator_credentials(flavour))
+            await stop.wait()
     logger.info("simulators stopped")
 
 

@@ -169,11 +169,16 @@ class StateManager:
         self._local = stored.local
         # The restored state differs from the saved one (sources are stale now): a new version.
         self._replace(self._build(stored.version + 1, stored.sync_timestamp))
-        self.is_ready = True
+        # Only data makes a restore ready: a version that survived alone serves nothing yet.
+        has_data = any(record.data is not None for record in self._records.values())
+        self.is_ready = has_data
         log.info(
-            "restored state version %d from %s", stored.version, self._store and self._store.path
+            "restored state version %d from %s%s",
+            stored.version,
+            self._store and self._store.path,
+            "" if has_data else " (no data survived: ready after the first sync)",
         )
-        return True
+        return has_data
 
     async def record_sync(
         self, results: Mapping[SourceName, UpstreamSnapshot | UpstreamError], now: datetime

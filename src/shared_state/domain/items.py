@@ -214,6 +214,10 @@ class ItemList(Sequence[Item]):
             chunks, dropped = _limited(chunks, limit)
             for key in dropped:
                 index.pop(key, None)
+            if dropped and chunks:
+                # The last chunk kept may be a cut copy: its keys must point at it.
+                last = chunks[-1][0]
+                index.update(dict.fromkeys(last.keys, last))
         result = ItemList(chunks, is_ranked=self._is_ranked, index=index)
         result._delta = ItemDelta(
             base=self,

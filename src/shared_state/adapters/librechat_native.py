@@ -111,7 +111,7 @@ class _Conversation(TypedDict, total=False):
     conversationId: Required[Annotated[str, Field(min_length=1)]]
     updatedAt: Annotated[str | None, AfterValidator(_is_a_moment)]
     endpoint: str | None
-    id: Any
+    id: str | int | None
 
 
 def _rank(conversation: _Conversation) -> float:
@@ -120,10 +120,18 @@ def _rank(conversation: _Conversation) -> float:
     return -(_OLDEST if updated_at is None else parse_moment(updated_at)).timestamp()
 
 
+def _key(conversation: _Conversation) -> str:
+    """A conversation's key in the list: its own `id` where it has one (contract §4),
+    else its `conversationId`, as `_item` makes its `id`."""
+    own = conversation.get("id")
+    return conversation["conversationId"] if own is None else str(own)
+
+
 def _item(conversation: _Conversation) -> Item:
     """Every field LibreChat sent, with an `id` from `conversationId` where it sent none."""
     fields: Item = dict(conversation)
     if fields.get("id") is None:
+        fields.pop("id", None)  # a null `id` is none: it must not override the derived one
         return {"id": conversation["conversationId"], **fields}
     return fields
 
@@ -327,7 +335,7 @@ class LibreChatNative:
             rank = _rank(conversation)
             if scan.watermark_rank is not None and rank > scan.watermark_rank:
                 continue  # older than the newest already kept: nothing new
-            key = conversation["conversationId"]
+            key = _key(conversation)
             if scan.seen.get(key, rank + 1) <= rank:
                 continue  # a version at least as new was on an earlier page
             scan.seen[key] = rank
@@ -372,7 +380,7 @@ class LibreChatNative:
                 page = self._api.parse(raw, "GET", _CONVOS_PATH, _CONVO_PAGE)
                 summary = _PageSeen(
                     digest=digest,
-                    ranks={c["conversationId"]: _rank(c) for c in reversed(page.conversations)},
+                    ranks={_key(c): _rank(c) for c in reversed(page.conversations)},
                     newest_rank=_rank(page.conversations[0]) if page.conversations else 0.0,
                     oldest_rank=_rank(page.conversations[-1]) if page.conversations else 0.0,
                     next_cursor=page.next_cursor,

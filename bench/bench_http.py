@@ -49,6 +49,7 @@ def _conversations(n: int) -> list[dict[str, Any]]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     return [
         {
+            "id": f"c-{i:05d}",
             "conversationId": f"c-{i:05d}",
             "_id": f"6601{i:020x}",
             "user": "665f0c1a2b3c4d5e6f708192",

@@ -363,9 +363,8 @@ class ItemList(Sequence[Item]):
         return json.loads(span.tobytes())  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Item]:
-        for number, chunk in enumerate(self._chunks):
-            for position in range(len(chunk.keys)):
-                yield json.loads(self._item_span(number, position).tobytes())
+        for _, span in self._spans():
+            yield json.loads(span.tobytes())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ItemList):
@@ -389,14 +388,15 @@ class ItemList(Sequence[Item]):
             return ItemDelta(
                 base=old, added=tuple(self.ids()), updated=(), removed=tuple(old.ids())
             )
+        before = dict(old._spans())  # one pass over each list, no lookups by key
         added, updated = [], []
-        for key in self.ids():
-            before = old._span_of(key)
-            if before is None:
+        for key, span in self._spans():
+            earlier = before.get(key)
+            if earlier is None:
                 added.append(key)
-            elif before != self._span_of(key):
+            elif earlier != span:
                 updated.append(key)
-        removed = tuple(key for key in old.ids() if key not in self._index)
+        removed = tuple(key for key in before if key not in self._index)
         return ItemDelta(base=old, added=tuple(added), updated=tuple(updated), removed=removed)
 
     def original_id(self, key: str) -> ItemId:
@@ -418,6 +418,14 @@ class ItemList(Sequence[Item]):
     def _item_span(self, number: int, position: int) -> memoryview:
         base, starts = self._bases[number], self._chunks[number].starts
         return memoryview(self._json)[base + starts[position] : base + starts[position + 1] - 1]
+
+    def _spans(self) -> Iterator[tuple[str, memoryview]]:
+        """Every item's key and bytes, in order."""
+        view = memoryview(self._json)
+        for base, chunk in zip(self._bases, self._chunks, strict=False):
+            starts = chunk.starts
+            for position, key in enumerate(chunk.keys):
+                yield key, view[base + starts[position] : base + starts[position + 1] - 1]
 
     def _span_of(self, key: str) -> memoryview | None:
         chunk = self._index.get(key)

@@ -193,10 +193,14 @@ async def _read_list(upstreams: FakeUpstreams) -> None:
             ]
 
 
-async def _read_page(upstreams: FakeUpstreams) -> None:
+async def _read_incremental(upstreams: FakeUpstreams) -> None:
+    """The baseline of an incremental sync: fetch and parse what it reads (both upstreams'
+    settings, the user, the workspaces, the first page of conversations), nothing else."""
     async with httpx.AsyncClient(
-        transport=httpx.MockTransport(upstreams.handle), base_url="http://librechat"
+        transport=httpx.MockTransport(upstreams.handle), base_url="http://upstream"
     ) as client:
+        for path in ("/api/v1/system", "/api/v1/workspaces", "/api/user", "/api/presets"):
+            (await client.get(path)).json()
         (await client.get("/api/convos")).json()
 
 
@@ -209,14 +213,19 @@ def _counter() -> Iterator[int]:
 
 async def bench_syncs() -> None:
     upstreams = FakeUpstreams(CONVERSATIONS)
+    # The upstream's objects live in another process in real life: out of the collector's
+    # sight here too, as `serve` puts its own start-up objects (`freeze_start_up_objects`).
+    gc.collect()
+    gc.freeze()
     print(
         f"Syncing {CONVERSATIONS} conversations ({CONVERSATIONS // PAGE_SIZE} pages) and "
         f"{WORKSPACES} workspaces through the native adapters"
     )
     whole_list = await _timed(lambda: _read_list(upstreams))
-    one_page = await _timed(lambda: _read_page(upstreams))
-    print(f"  baseline: fetch + parse the whole list    {_figure(whole_list)}")
-    print(f"  baseline: fetch + parse one page          {_figure(one_page)}")
+    its_reads = await _timed(lambda: _read_incremental(upstreams))
+    print(f"  baseline A: fetch + parse the whole list  {_figure(whole_list)}")
+    print("  baseline B: fetch + parse what an incremental sync reads (5 answers)")
+    print(f"                                            {_figure(its_reads)}")
     edits = _counter()
 
     def one_change() -> None:
@@ -226,7 +235,11 @@ async def bench_syncs() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, full_scan_every, snapshot in (
             ("incremental syncs", 20, None),
-            ("incremental syncs, snapshot file on", 20, Path(tmp) / "s.json"),
+            (
+                "incremental syncs, snapshot file on (a sync waits for its fsync)",
+                20,
+                Path(tmp) / "s.json",
+            ),
             ("full scans (every LIBRECHAT_FULL_SCAN_EVERY-th sync)", 1, None),
         ):
             async with sidecar(upstreams, full_scan_every=full_scan_every, snapshot=snapshot) as (
@@ -240,17 +253,21 @@ async def bench_syncs() -> None:
                 for _ in range(RUNS):
                     one_change()  # the upstream's work, outside what is timed
                     changed += await _timed(partial(stall.watched, sync.sync_once), runs=1)
-            base = statistics.median(whole_list if full_scan_every == 1 else one_page)
+            base, name = (
+                (statistics.median(whole_list), "A")
+                if full_scan_every == 1
+                else (statistics.median(its_reads), "B")
+            )
+            whole = statistics.median(whole_list)
             print(f"  {label}:")
             print(f"    first sync (all new)                {_figure(first)}")
-            print(
-                f"    nothing changed                     {_figure(unchanged)}"
-                f" -> {statistics.median(unchanged) / base:.2f}x its fetch"
-            )
-            print(
-                f"    one conversation changed            {_figure(changed)}"
-                f" -> {statistics.median(changed) / base:.2f}x its fetch"
-            )
+            for what, samples in (("nothing changed", unchanged), ("one changed", changed)):
+                median = statistics.median(samples)
+                print(
+                    f"    {what:<36}{_figure(samples)}"
+                    f" -> {median / whole:.2f}x A"
+                    + (f", {median / base:.2f}x B" if name == "B" else "")
+                )
             print(
                 f"    longest event-loop stall {stall.longest_s * 1000:.1f} ms "
                 f"(first sync {cold.longest_s * 1000:.1f} ms; target <= 10 ms)"

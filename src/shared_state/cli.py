@@ -115,6 +115,7 @@ async def _serve_on(
 ) -> int:
     serving.warn_on_accept_failure(asyncio.get_running_loop())
     server = embedded.EmbeddedServer(config)
+    serving.freeze_start_up_objects()
     return await embedded.serve_until_stopped(
         server,
         sock,
@@ -197,6 +198,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         banner = _demo_banner(embedded.url_of(sock), sims.anythingllm_url, sims.librechat_url)
         app = create_app(demo_settings)
         server = embedded.EmbeddedServer(serving.service_config(app, demo_settings))
+        serving.freeze_start_up_objects()
         return await embedded.serve_until_stopped(
             server,
             sock,

@@ -117,12 +117,8 @@ async def serve_until_stopped(
     graceful stop, 1 when the stop outran its budget (the server task is then cancelled).
     A lifespan that fails to start raises uvicorn's `SystemExit(3)`.
     """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
-            loop.add_signal_handler(sig, stop.set)
-    try:
+    # Once the block is left, a second signal has its default effect: it ends the process.
+    with stop_signals() as stop:
         serving = await start(server, sock)
         if on_started is not None:
             on_started()
@@ -143,8 +139,3 @@ async def serve_until_stopped(
             log.error("the stop took longer than %g s; exiting anyway", shutdown_timeout_s)
             return 1
         return 0
-    finally:
-        # From here a second signal has its default effect: it ends the process at once.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(sig)

@@ -12,6 +12,7 @@ that sits below the process's descriptor limit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import resource
@@ -180,6 +181,15 @@ def warn_on_accept_failure(loop: asyncio.AbstractEventLoop) -> None:
         loop.default_exception_handler(context)
 
     loop.set_exception_handler(handle)
+
+
+def freeze_start_up_objects() -> None:
+    """Move everything built so far (modules, pydantic schemas, the app: some 75,000
+    objects) out of the garbage collector's sight. A full collection otherwise walks them
+    all, holding the event loop (and every GET) for 10-20 ms; what the service builds
+    later is still collected."""
+    gc.collect()
+    gc.freeze()
 
 
 def service_config(app: Any, settings: Settings) -> uvicorn.Config:

@@ -194,6 +194,8 @@ class _Scan:
         default_factory=dict
     )  # key -> rank of its newest version
     endpoints: dict[str, str] = dataclass_field(default_factory=dict)
+    # A full scan reads every conversation: the kept ones' ranks, looked up at dict speed.
+    kept_ranks: dict[str, float] | None = None
     pages_seen: dict[_Request, _PageSeen] = dataclass_field(default_factory=dict)
 
     @property
@@ -318,6 +320,8 @@ class LibreChatNative:
         )
         kept = self._conversations
         scan = _Scan(watermark_rank=None if is_due else kept.first_rank)
+        if scan.is_full:
+            scan.kept_ranks = kept.ranks_by_id()
         async with aclosing(self._pages(scan)) as pages:
             async for page in pages:
                 if page is None:  # the same bytes as last time: nothing new on it
@@ -341,7 +345,8 @@ class LibreChatNative:
             scan.seen[key] = rank
             # LibreChat moves `updatedAt` on every save of a conversation: one whose moment
             # stayed is the one kept, and costs no rendering to tell.
-            if kept.rank_of(key) == rank:
+            kept_rank = scan.kept_ranks.get(key) if scan.kept_ranks else kept.rank_of(key)
+            if kept_rank == rank:
                 scan.changed.pop(key, None)
                 continue
             scan.changed[key] = (_item(conversation), rank)

@@ -23,7 +23,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Any, overload
 
 from pydantic import GetCoreSchemaHandler
@@ -127,7 +127,7 @@ class ItemList(Sequence[Item]):
     ) -> None:
         """From chunks and their bytes, in order (use `from_items` or `replaced`)."""
         self._chunks = tuple(chunk for chunk, _ in chunks)
-        self._json = b"[" + b",".join(part for _, part in chunks) + b"]"
+        self._json = _joined(part for _, part in chunks)
         # Where each chunk starts in the JSON, and how many items come before it.
         self._bases = array("q", accumulate((c.size + 1 for c in self._chunks), initial=1))
         self._counts = array("q", accumulate((len(c.keys) for c in self._chunks), initial=0))
@@ -318,9 +318,35 @@ class ItemList(Sequence[Item]):
         return None if rendered is None else json.loads(rendered)
 
     def subset(self, keys: Iterable[str]) -> ItemList:
-        """The items with these ids (present ones), in the order given, sharing bytes."""
-        entries = [(key, span, 0.0) for key in keys if (span := self._span_of(key)) is not None]
+        """The items with these ids (present ones), in this list's order, sharing bytes.
+        Only the chunks that hold one of them are looked through; all of them is `self`."""
+        wanted: dict[int, set[str]] = {}
+        count = 0
+        for key in keys:
+            chunk = self._index.get(key)
+            if chunk is not None:
+                wanted.setdefault(self._chunk_numbers[id(chunk)], set()).add(key)
+                count += 1
+        if count == len(self) and count == sum(map(len, wanted.values())):
+            return self
+        entries: list[_Entry] = [
+            (key, self._item_span(number, position), 0.0)
+            for number in sorted(wanted)
+            for position, key in enumerate(self._chunks[number].keys)
+            if key in wanted[number]
+        ]
         return ItemList(_chunked(entries, is_ranked=False), is_ranked=False)
+
+    def ranks_by_id(self) -> dict[str, float]:
+        """Every item's rank by id (a ranked list), built at C speed: for reading a whole
+        list against this one."""
+        return dict(
+            zip(
+                chain.from_iterable(chunk.keys for chunk in self._chunks),
+                chain.from_iterable(chunk.ranks or () for chunk in self._chunks),
+                strict=self._is_ranked,
+            )
+        )
 
     def __len__(self) -> int:
         return self._counts[-1]
@@ -341,9 +367,8 @@ class ItemList(Sequence[Item]):
         return json.loads(span.tobytes())  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Item]:
-        for number, chunk in enumerate(self._chunks):
-            for position in range(len(chunk.keys)):
-                yield json.loads(self._item_span(number, position).tobytes())
+        for _, span in self._spans():
+            yield json.loads(span.tobytes())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ItemList):
@@ -363,14 +388,19 @@ class ItemList(Sequence[Item]):
         list was built from `old`, else a comparison item by item."""
         if self._delta is not None and self._delta.base is old:
             return self._delta
+        if not old or not self:
+            return ItemDelta(
+                base=old, added=tuple(self.ids()), updated=(), removed=tuple(old.ids())
+            )
+        before = dict(old._spans())  # one pass over each list, no lookups by key
         added, updated = [], []
-        for key in self.ids():
-            before = old._span_of(key)
-            if before is None:
+        for key, span in self._spans():
+            earlier = before.get(key)
+            if earlier is None:
                 added.append(key)
-            elif before != self._span_of(key):
+            elif earlier != span:
                 updated.append(key)
-        removed = tuple(key for key in old.ids() if key not in self._index)
+        removed = tuple(key for key in before if key not in self._index)
         return ItemDelta(base=old, added=tuple(added), updated=tuple(updated), removed=removed)
 
     def original_id(self, key: str) -> ItemId:
@@ -392,6 +422,14 @@ class ItemList(Sequence[Item]):
     def _item_span(self, number: int, position: int) -> memoryview:
         base, starts = self._bases[number], self._chunks[number].starts
         return memoryview(self._json)[base + starts[position] : base + starts[position + 1] - 1]
+
+    def _spans(self) -> Iterator[tuple[str, memoryview]]:
+        """Every item's key and bytes, in order."""
+        view = memoryview(self._json)
+        for base, chunk in zip(self._bases, self._chunks, strict=False):
+            starts = chunk.starts
+            for position, key in enumerate(chunk.keys):
+                yield key, view[base + starts[position] : base + starts[position + 1] - 1]
 
     def _span_of(self, key: str) -> memoryview | None:
         chunk = self._index.get(key)
@@ -450,6 +488,17 @@ def _chunked(
         _Chunk.build(entries[start : start + CHUNK_ITEMS], is_ranked=is_ranked)
         for start in range(0, len(entries), CHUNK_ITEMS)
     ]
+
+
+def _joined(parts: Iterable[bytes | memoryview]) -> bytes:
+    """`[` parts joined by commas `]`, copied once."""
+    pieces: list[bytes | memoryview] = [b"["]
+    for part in parts:
+        pieces += (part, b",")
+    if len(pieces) > 1:
+        pieces.pop()
+    pieces.append(b"]")
+    return b"".join(pieces)
 
 
 def _limited(

@@ -100,7 +100,9 @@ def assert_matches(actual: ItemList, expected: Model) -> None:
 
 
 @st.composite
-def rounds(draw: st.DrawFn) -> tuple[bool, list[Item], list[tuple[dict[str, Item], list[str], int | None]]]:
+def rounds(
+    draw: st.DrawFn,
+) -> tuple[bool, list[Item], list[tuple[dict[str, Item], list[str], int | None]]]:
     """A starting list of up to ~1,000 items (several chunks) and one to three rounds of
     changes: updates, moves, new items, removals and a limit. Bulk comes from a
     hypothesis-driven `Random` so examples stay cheap; ranks come from a small range so
@@ -262,7 +264,7 @@ def test_a_rebuilt_chunk_that_outgrows_twice_its_size_still_reads_right() -> Non
     assert len(nxt) == 10 + 3 * CHUNK_ITEMS
     assert list(nxt.ids())[:2] == ["old0", "new0"]
     assert nxt[-1] == item("old9", 18)
-    assert list(last.ids())[0] == "old9"
+    assert last[0] == item("old9", 0)
     assert last.json == as_json(list(last))
 
 
@@ -397,15 +399,38 @@ def test_equality_with_lists_and_other_item_lists() -> None:
     assert EMPTY == []
 
 
-def test_subset_takes_the_present_ids_in_the_order_given() -> None:
-    """`subset` keeps the ids asked for that exist, in that order."""
+def test_subset_takes_the_present_ids_in_the_lists_order() -> None:
+    """`subset` keeps the ids asked for that exist, in the list's own order."""
     items = ItemList.from_items([item("a", 1), item("b", 2), item("c", 3)], rank=by_rank)
 
     picked = items.subset(["c", "zz", "a"])
 
-    assert list(picked) == [item("c", 3), item("a", 1)]
-    assert picked.json == as_json([item("c", 3), item("a", 1)])
+    assert list(picked) == [item("a", 1), item("c", 3)]
+    assert picked.json == as_json([item("a", 1), item("c", 3)])
     assert picked.first_rank is None
+    assert items.subset([]) == []
+
+
+def test_a_subset_of_every_id_is_the_list_itself() -> None:
+    """Asking for every item gives the list as it is, whatever the order asked in."""
+    items = ItemList.from_items([item(f"k{n}") for n in range(CHUNK_ITEMS + 3)])
+
+    assert items.subset(reversed(list(items.ids()))) is items
+    assert (
+        items.subset(["k0", "k0", *[f"k{n}" for n in range(1, CHUNK_ITEMS + 2)]])
+        == list(items)[: CHUNK_ITEMS + 2]
+    )
+
+
+def test_ranks_by_id_gives_every_items_rank() -> None:
+    """A ranked list's ranks by id; a list without ranks has none to give."""
+    ranked = ItemList.from_items([item(f"k{n}", -n) for n in range(CHUNK_ITEMS + 3)], rank=by_rank)
+
+    ranks = ranked.ranks_by_id()
+
+    assert ranks == {f"k{n}": float(-n) for n in range(CHUNK_ITEMS + 3)}
+    assert list(ranks) == list(ranked.ids())
+    assert ItemList.from_items([item("a")]).ranks_by_id() == {}
 
 
 # --- what enters ------------------------------------------------------------------------
@@ -507,4 +532,3 @@ def test_repr_tells_size_not_content() -> None:
     items = ItemList.from_items([{"id": "secret-looking-title"}])
 
     assert repr(items) == f"ItemList(1 items, {len(items.json)} bytes)"
-

@@ -320,15 +320,15 @@ class ItemList(Sequence[Item]):
     def subset(self, keys: Iterable[str]) -> ItemList:
         """The items with these ids (present ones), in this list's order, sharing bytes.
         Only the chunks that hold one of them are looked through; all of them is `self`."""
+        keys = tuple(keys)
+        distinct = set(keys)
+        if len(distinct) == len(self) and self._index.keys() >= distinct:
+            return self  # told at C speed: a first sync's event is the whole list
         wanted: dict[int, set[str]] = {}
-        count = 0
         for key in keys:
             chunk = self._index.get(key)
             if chunk is not None:
                 wanted.setdefault(self._chunk_numbers[id(chunk)], set()).add(key)
-                count += 1
-        if count == len(self) and count == sum(map(len, wanted.values())):
-            return self
         entries: list[_Entry] = [
             (key, self._item_span(number, position), 0.0)
             for number in sorted(wanted)

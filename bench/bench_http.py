@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "1.5"))
 CONVERSATIONS = 1_000
 WORKSPACES = 200

@@ -422,7 +422,7 @@ class LibreChatNative:
 
     async def _commit(self, scan: _Scan) -> None:
         kept = self._conversations
-        removed = [key for key in kept.ids() if key not in scan.seen] if scan.is_full else []
+        removed = kept.ids_not_in(scan.seen.keys()) if scan.is_full else set()
         replace = partial(
             kept.replaced, scan.changed, removed=removed, limit=self._max_conversations
         )

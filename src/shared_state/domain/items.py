@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
 from typing import Any, overload
@@ -288,6 +288,10 @@ class ItemList(Sequence[Item]):
         """The items' ids as strings, in order."""
         for chunk in self._chunks:
             yield from chunk.keys
+
+    def ids_not_in(self, keys: Collection[str]) -> set[str]:
+        """The ids of this list that are not among `keys` (a set difference, at C speed)."""
+        return self._index.keys() - keys
 
     def has(self, key: str) -> bool:
         """Whether an item has this id."""

@@ -29,12 +29,14 @@ from shared_state.adapters.librechat_native import LibreChatNative
 from shared_state.adapters.transport import upstream_transport
 from shared_state.api import SharedStateEdge, add_exception_handlers, health_router, router
 from shared_state.api.docs import install_offline_docs
+from shared_state.api.events import router as events_router
 from shared_state.config import Settings
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
 from shared_state.state.bus import EventBus
+from shared_state.state.changelog import InMemoryChangeLog
 from shared_state.state.manager import StateManager
 from shared_state.state.snapshot import SnapshotStore
 
@@ -140,7 +142,12 @@ async def running(
         if upstreams is None:
             upstreams = build_upstreams(settings, stack)
         store = SnapshotStore(settings.snapshot_path) if settings.snapshot_path else None
-        manager = StateManager(configured=[u.name for u in upstreams], bus=EventBus(), store=store)
+        manager = StateManager(
+            configured=[u.name for u in upstreams],
+            bus=EventBus(),
+            store=store,
+            changelog=InMemoryChangeLog(settings.replay_versions),
+        )
         stack.callback(manager.close)
         if restore:
             manager.restore()
@@ -181,6 +188,7 @@ def create_app(
         redirect_slashes=False,
     )
     app.include_router(router)
+    app.include_router(events_router)
     app.include_router(health_router)
     add_exception_handlers(app)
     install_offline_docs(app)  # /docs and /redoc without a CDN

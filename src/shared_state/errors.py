@@ -10,6 +10,7 @@
     ├── UpstreamWriteFailed            a write-through failed (``results`` per upstream)  → 502
     ├── NotFound                       no such workspace / conversation                   → 404
     ├── Unauthorized                   missing or wrong SHARED_STATE_API_TOKEN            → 401
+    ├── UnknownSection                 `?sections=` names no section of the state         → 422
     └── SubscriptionDropped            an event subscriber fell too far behind
 
 Messages never carry upstream bodies or credentials: they are shown in ``/status``
@@ -103,6 +104,12 @@ class Unauthorized(SharedStateError):
     """The request lacks the bearer token that SHARED_STATE_API_TOKEN asks for."""
 
     code = "unauthorized"
+
+
+class UnknownSection(SharedStateError):
+    """An event stream asked for a section the state does not have."""
+
+    code = "unknown_section"
 
 
 class SubscriptionDropped(SharedStateError):

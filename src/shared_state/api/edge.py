@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import secrets
 from typing import Final, NamedTuple
+from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared_state.api.body_limit import LimitedBody, declared_length
 from shared_state.api.deps import TOKEN_REQUIRED, runtime_of
+from shared_state.api.events import EVENTS_PATH
 from shared_state.api.hosts import AllowedHosts
 from shared_state.api.routes import API_PREFIX
 from shared_state.config import Settings
@@ -109,7 +111,14 @@ class SharedStateEdge:
         if path not in UNCHECKED_HOST_PATHS and not self._hosts.allows(host):
             await INVALID_HOST.send_to(send)
             return
-        if self._token is not None and _is_api_path(path) and not self._has_token(authorization):
+        if (
+            self._token is not None
+            and _is_api_path(path)
+            and not self._has_token(authorization)
+            # EventSource cannot set headers: the event stream, and it alone, takes the
+            # token as `?access_token=` too.
+            and not (path == EVENTS_PATH and self._has_query_token(scope["query_string"]))
+        ):
             await UNAUTHORIZED.send_to(send)
             return
         if scope["method"] == "GET" and not scope["query_string"]:
@@ -128,6 +137,13 @@ class SharedStateEdge:
         if scheme.lower() != b"bearer":
             given = b""
         return secrets.compare_digest(given.strip(), self._token)
+
+    def _has_query_token(self, query_string: bytes) -> bool:
+        """`?access_token=<token>` (the first one), compared in constant time."""
+        assert self._token is not None
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        given = next((value for name, value in pairs if name == "access_token"), "")
+        return secrets.compare_digest(given.encode(), self._token)
 
     async def _call_app(
         self, scope: Scope, receive: Receive, send: Send, length: int | None

@@ -17,7 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shared_state.errors import NotFound, SharedStateError, Unauthorized, UpstreamWriteFailed
+from shared_state.errors import (
+    NotFound,
+    SharedStateError,
+    Unauthorized,
+    UnknownSection,
+    UpstreamWriteFailed,
+)
 
 _NOT_UTF8 = {
     "type": "json_invalid",
@@ -29,6 +35,7 @@ _NOT_UTF8 = {
 _STATUS: dict[type[SharedStateError], int] = {
     NotFound: 404,
     Unauthorized: 401,
+    UnknownSection: 422,
     UpstreamWriteFailed: 502,
 }
 

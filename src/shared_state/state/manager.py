@@ -37,6 +37,7 @@ from shared_state.domain.models import (
 )
 from shared_state.errors import NotFound, UpstreamError
 from shared_state.state.bus import EventBus, Subscription
+from shared_state.state.changelog import ChangeLog, InMemoryChangeLog
 from shared_state.state.snapshot import SnapshotStore, SourceRecord, StoredState
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ class StateManager:
         configured: Collection[SourceName],
         bus: EventBus | None = None,
         store: SnapshotStore | None = None,
+        changelog: ChangeLog | None = None,
     ) -> None:
         self._bus = bus or EventBus()
+        self._changelog = changelog if changelog is not None else InMemoryChangeLog()
         self._store = store
         self._lock = asyncio.Lock()
         self._records: dict[SourceName, SourceRecord] = {
@@ -148,6 +151,12 @@ class StateManager:
             )
         return self._bus.subscribe(first=first)
 
+    def changes_since(self, version: int) -> list[ChangedEvent] | None:
+        """The `changed` events after `version`, oldest first, or None when the change log
+        no longer holds them all (or `version` is ahead). Subscribe first, then ask: an
+        event published in between is then both here and in the subscription."""
+        return self._changelog.since(version)
+
     @property
     def subscriber_count(self) -> int:
         return self._bus.subscriber_count
@@ -169,6 +178,7 @@ class StateManager:
         self._local = stored.local
         # The restored state differs from the saved one (sources are stale now): a new version.
         self._replace(self._build(stored.version + 1, stored.sync_timestamp))
+        self._changelog.reset(self._state.version)  # nothing before it can be replayed
         # Only data makes a restore ready: a version that survived alone serves nothing yet.
         has_data = any(record.data is not None for record in self._records.values())
         self.is_ready = has_data
@@ -253,6 +263,7 @@ class StateManager:
             event = ChangedEvent(
                 version=new.version, previous_version=old.version, timestamp=now, changes=changes
             )
+            self._changelog.append(event)  # under the lock, with the state it describes
         self._replace(new)
         return Commit(state=new, changed=list(changes), event=event)
 

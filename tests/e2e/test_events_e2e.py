@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from shared_state.domain.models import SourceName
 from shared_state.simulator import SimulatorServers
 from tests.e2e.conftest import Service, run_service, sidecar_settings
+from tests.e2e.test_process_e2e import native_env, serve, stop
 
 SimClients = tuple[httpx.AsyncClient, httpx.AsyncClient]
 EVENTS = "/api/shared-state/events"
@@ -284,11 +286,42 @@ async def test_shutdown_sends_a_final_comment_and_ends_every_stream(service: Ser
             await reader.end()
 
 
+async def test_sigterm_ends_every_stream_with_a_shutdown_comment(tmp_path: Path) -> None:
+    """`shared-state serve` with three open streams: SIGTERM sends each `: shutdown`,
+    ends it, and the process exits 0."""
+    async with (
+        SimulatorServers() as sims,
+        serve(native_env(sims), tmp_path) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=GUARD_S) as client,
+    ):
+        streams = [
+            await client.send(client.build_request("GET", EVENTS), stream=True) for _ in range(3)
+        ]
+        readers = [EventReader(stream.aiter_lines()) for stream in streams]
+        for reader in readers:
+            assert (await reader.event()).event == "snapshot"
+        stopping = asyncio.create_task(stop(served.process))
+        for reader in readers:
+            while (message := await reader.message()).comments != ["shutdown"]:
+                assert message.event == "changed"  # the first sync may still land
+            await reader.end()
+        code, stderr, _ = await stopping
+        for stream in streams:
+            await stream.aclose()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+
+
 async def test_status_counts_open_streams(service: Service) -> None:
     async with open_stream(service) as (_, first), open_stream(service) as (_, second):
         await first.event()
         await second.event()
         assert (await service.get("/status")).json()["subscribers"] == 2
+    # A client that goes away is unsubscribed once the server notices the disconnect;
+    # nothing signals that moment, so this asks /status until it says so.
+    async with asyncio.timeout(GUARD_S):
+        while (await service.get("/status")).json()["subscribers"]:
+            await asyncio.sleep(0.02)
 
 
 # --- the token ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class Runtime:
         """The process is stopping (SIGTERM): end a running sync now, so that requests
         waiting on it answer (with the state as it is) before the server's grace period
         for in-flight requests ends, rather than being cancelled with a traceback."""
+        self.manager.close()  # event streams end now (`: shutdown`), not at the grace's end
         await self.synchronizer.aclose()
 
     @property

@@ -1,7 +1,8 @@
 """The pure-ASGI edge in front of FastAPI: what every request meets before routing.
 
 In order: the `Host` check (`SHARED_STATE_ALLOWED_HOSTS`), the API token for
-`/api/shared-state/*` (so an unauthenticated body is never read), the GET fast path,
+`/api/shared-state/*` (so an unauthenticated body is never read; the event stream alone
+also takes it as `?access_token=`, for EventSource), the GET fast path,
 and the body limit (`SHARED_STATE_MAX_BODY_BYTES`) for everything that goes on to the
 router. The fast path answers `GET /api/shared-state` and its four sections, without a
 query string, straight from the bytes the StateManager renders once per state: the same

@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Final, Literal, TextIO
 
-LOG_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s]: %(message)s"
+LOG_FORMAT: Final = "%(asctime)s %(levelname)-7s %(request_id)s %(name)s: %(message)s"
 NO_REQUEST: Final = "-"
 
 LogFormat = Literal["text", "json"]

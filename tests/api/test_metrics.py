@@ -4,6 +4,7 @@ gauges read when scraped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -190,7 +191,7 @@ async def test_the_event_stream_is_counted_but_not_timed() -> None:
 async def test_upstream_requests_are_counted_by_outcome() -> None:
     """Through `JsonApi`: a 200 is `ok`, a 500 `error`, a refused connection `error`, a
     timeout `timeout`; each request is timed under its upstream."""
-    answers = iter(
+    answers: Iterator[httpx.Response | Exception] = iter(
         [
             httpx.Response(200, json={"ok": True}),
             httpx.Response(500, json={}),

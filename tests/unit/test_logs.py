@@ -168,14 +168,14 @@ def test_json_format_writes_one_object_per_line_redacted_with_the_request_id() -
             log.exception("failed")
     finally:
         REQUEST_ID.reset(context)
-    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    logging.getLogger("uvicorn.error").warning("Started server process [%d]", 42)
 
     output = stream.getvalue()
     lines = [json.loads(line) for line in output.splitlines()]
     assert [(line["logger"], line["level"], line["request_id"]) for line in lines] == [
         ("shared_state.test", "WARNING", "req-7"),
         ("shared_state.test", "ERROR", "req-7"),
-        ("uvicorn.error", "INFO", "-"),
+        ("uvicorn.error", "WARNING", "-"),
     ]
     assert lines[0]["message"] == f"two\nlines with Bearer {REDACTED}"
     assert "ValueError" in lines[1]["exception"]

@@ -114,7 +114,7 @@ class SharedStateEdge:
                 )
                 for path in FAST_GETS
             }
-        # New request ids: a random prefix per process and a counter, cheaper than urandom.
+        # New request ids: a random prefix per app and a counter, cheaper than urandom each time.
         self._id_prefix = os.urandom(4).hex().encode()
         self._ids = itertools.count(1)
         token = settings.api_token

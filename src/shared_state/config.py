@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     """Longest a client may take to send a whole request (headers and body)."""
     max_connections: int = Field(1000, ge=1, alias="SHARED_STATE_MAX_CONNECTIONS")
     access_log: bool = Field(False, alias="SHARED_STATE_ACCESS_LOG")
+    log_format: Literal["text", "json"] = Field("text", alias="SHARED_STATE_LOG_FORMAT")
+    """`json`: every log line (ours and uvicorn's) one JSON object."""
 
     # The event stream (contract §8).
     replay_versions: int = Field(1000, ge=0, le=1_000_000, alias="SHARED_STATE_REPLAY_VERSIONS")

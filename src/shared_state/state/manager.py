@@ -161,6 +161,10 @@ class StateManager:
     def subscriber_count(self) -> int:
         return self._bus.subscriber_count
 
+    @property
+    def subscribers_dropped(self) -> int:
+        return self._bus.dropped_count
+
     # --- changing --------------------------------------------------------------------
 
     def restore(self) -> bool:

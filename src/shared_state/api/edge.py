@@ -26,7 +26,7 @@ from shared_state.api.deps import TOKEN_REQUIRED, runtime_of
 from shared_state.api.hosts import AllowedHosts
 from shared_state.api.routes import API_PREFIX
 from shared_state.config import Settings
-from shared_state.state.manager import RenderTarget, StateManager
+from shared_state.state.manager import RenderTarget, StateManager, etag_matches
 
 FAST_GETS: Final[dict[str, RenderTarget]] = {
     API_PREFIX: "state",
@@ -116,7 +116,7 @@ class SharedStateEdge:
             target = FAST_GETS.get(path)
             runtime = runtime_of(scope) if target is not None else None
             if target is not None and runtime is not None:
-                await answer_get(runtime.manager, target, send)
+                await answer_get(runtime.manager, target, send, scope)
                 return
         await self._call_app(scope, receive, send, declared_length(content_length))
 
@@ -146,12 +146,35 @@ class SharedStateEdge:
             await self.app(scope, body.receive, body.send)
 
 
-async def answer_get(manager: StateManager, target: RenderTarget, send: Send) -> None:
-    """A fast-path GET: the rendered bytes, with the headers the routed handler sends."""
+async def answer_get(manager: StateManager, target: RenderTarget, send: Send, scope: Scope) -> None:
+    """A fast-path GET: the rendered bytes, with the headers the routed handler sends
+    (its `ETag` first), or a 304 with no body on a matching `If-None-Match`."""
+    etag = manager.etag(target)
+    if_none_match = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value
+            break
+    if if_none_match is not None and _is_fresh(if_none_match, etag):
+        headers = [(b"etag", etag)]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
     body = manager.render(target)
-    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", _JSON)]
+    headers = [(b"etag", etag), (b"content-length", b"%d" % len(body)), (b"content-type", _JSON)]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _is_fresh(if_none_match: bytes, etag: bytes) -> bool:
+    """`If-None-Match` names `etag`: one bytes compare for the common case (a client
+    sending back the one weak tag it was given, current or not); a list, `*` or a strong
+    spelling is parsed."""
+    if if_none_match == etag:
+        return True
+    if if_none_match.startswith(b'W/"') and b"," not in if_none_match:
+        return False  # one weak tag, not ours
+    return etag_matches(if_none_match, (etag,))
 
 
 def _is_api_path(path: str) -> bool:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from shared_state.config import Settings
+from shared_state.service.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
 from shared_state.state.manager import StateManager
@@ -17,6 +18,7 @@ class Runtime:
     manager: StateManager
     synchronizer: Synchronizer
     writer: SettingsWriter
+    idempotency: IdempotencyStore = field(default_factory=MemoryIdempotencyStore)
     started_monotonic: float = field(default_factory=time.monotonic)
 
     async def stop_syncing(self) -> None:

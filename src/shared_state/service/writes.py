@@ -69,7 +69,8 @@ class SettingsWriter:
         kept_locally = {k: v for k, v in values.items() if k not in stored_anywhere}
         if not plan:
             # No upstream is asked, so nothing to keep apart from a sync: a write of fields
-            # only the service keeps never waits behind a sync (or a hung upstream).
+            # only the service keeps never waits behind a sync (or a hung upstream), only
+            # behind another write.
             precondition()
             commit = await self._manager.record_write(section, {}, kept_locally, self._clock())
             return commit.state

@@ -223,6 +223,21 @@ async def test_the_default_bounds_are_the_contracts() -> None:
     assert (await store.claim("r", "0", "other")).replay is None
 
 
+async def test_a_claim_on_a_running_key_waits_for_its_answer() -> None:
+    """A repeat claimed while the first is unfinished gets the first's answer once it is
+    in, not a claim of its own. (Tasks start in order: the repeat is waiting before the
+    first finishes.)"""
+    store = MemoryIdempotencyStore()
+    first = await store.claim("r", "k", "d")
+    waiting = asyncio.create_task(store.claim("r", "k", "d"))
+    finishing = asyncio.create_task(store.finish(first, StoredAnswer(502, b"failed")))
+
+    repeat = await waiting
+    await finishing
+
+    assert repeat.replay == StoredAnswer(502, b"failed")
+
+
 async def test_an_abandoned_claim_lets_the_waiting_repeat_run() -> None:
     """A first request that ended without an answer (crashed, cancelled) leaves the key
     free: the repeat that waited for it runs the write itself."""

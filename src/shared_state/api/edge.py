@@ -43,7 +43,7 @@ from shared_state.api.routes import API_PREFIX
 from shared_state.config import Settings
 from shared_state.logs import REQUEST_ID
 from shared_state.metrics import UNMATCHED, Metrics, method_label
-from shared_state.state.manager import RenderTarget, StateManager
+from shared_state.state.manager import RenderTarget, StateManager, etag_matches
 
 FAST_GETS: Final[dict[str, RenderTarget]] = {
     API_PREFIX: "state",
@@ -136,7 +136,7 @@ class SharedStateEdge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = authorization = content_length = given_id = None
+        host = authorization = content_length = given_id = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"host":
                 host = host or value
@@ -146,6 +146,8 @@ class SharedStateEdge:
                 content_length = content_length or value
             elif name == _REQUEST_ID:
                 given_id = given_id or value
+            elif name == b"if-none-match":
+                if_none_match = if_none_match or value
         path: str = scope["path"]
         if given_id is not None and _GIVEN_REQUEST_ID.fullmatch(given_id):
             request_id = given_id
@@ -168,10 +170,10 @@ class SharedStateEdge:
             runtime = runtime_of(scope) if target is not None else None
             if target is not None and runtime is not None:
                 if not self._fast:
-                    await answer_get(runtime.manager, target, send, request_id)
+                    await answer_get(runtime.manager, target, send, request_id, if_none_match)
                     return
                 started = perf_counter()
-                status = await answer_get(runtime.manager, target, send, request_id)
+                status = await answer_get(runtime.manager, target, send, request_id, if_none_match)
                 duration, counts = self._fast[path]
                 count = counts.get(status)
                 if count is None:
@@ -261,12 +263,24 @@ class SharedStateEdge:
 
 
 async def answer_get(
-    manager: StateManager, target: RenderTarget, send: Send, request_id: bytes
+    manager: StateManager,
+    target: RenderTarget,
+    send: Send,
+    request_id: bytes,
+    if_none_match: bytes | None = None,
 ) -> int:
-    """A fast-path GET: the rendered bytes, with the headers the routed handler sends
-    and the request id. Returns the status sent (the edge counts it)."""
+    """A fast-path GET: the rendered bytes, with the headers the routed handler sends (its
+    `ETag` first) and the request id, or a 304 with no body on a matching `If-None-Match`.
+    Returns the status sent (the edge counts it)."""
+    etag = manager.etag(target)
+    if if_none_match is not None and _is_fresh(if_none_match, etag):
+        headers = [(b"etag", etag), (_REQUEST_ID, request_id)]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return 304
     body = manager.render(target)
     headers = [
+        (b"etag", etag),
         (b"content-length", b"%d" % len(body)),
         (b"content-type", _JSON),
         (_REQUEST_ID, request_id),
@@ -274,6 +288,17 @@ async def answer_get(
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return 200
+
+
+def _is_fresh(if_none_match: bytes, etag: bytes) -> bool:
+    """`If-None-Match` names `etag`: one bytes compare for the common case (a client
+    sending back the one weak tag it was given, current or not); a list, `*` or a strong
+    spelling is parsed."""
+    if if_none_match == etag:
+        return True
+    if if_none_match.startswith(b'W/"') and b"," not in if_none_match:
+        return False  # one weak tag, not ours
+    return etag_matches(if_none_match, (etag,))
 
 
 def _is_api_path(path: str) -> bool:

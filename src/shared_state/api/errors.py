@@ -18,11 +18,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from shared_state.errors import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     NotFound,
     SharedStateError,
     Unauthorized,
     UnknownSection,
     UpstreamWriteFailed,
+    VersionMismatch,
 )
 
 _NOT_UTF8 = {
@@ -37,11 +40,20 @@ _STATUS: dict[type[SharedStateError], int] = {
     Unauthorized: 401,
     UnknownSection: 422,
     UpstreamWriteFailed: 502,
+    VersionMismatch: 412,
+    InvalidIdempotencyKey: 422,
+    IdempotencyKeyReused: 422,
 }
 
 
 async def _shared_state_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SharedStateError)
+    return error_response(exc)
+
+
+def error_response(exc: SharedStateError) -> JSONResponse:
+    """The answer for `exc`: its status and `{"detail", "code"}` body (with `results`
+    for a failed write)."""
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
     body: dict[str, object] = {"detail": str(exc), "code": exc.code}
     if isinstance(exc, UpstreamWriteFailed):

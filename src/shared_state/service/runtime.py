@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
+from shared_state.service.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
 from shared_state.state.manager import StateManager
@@ -19,6 +20,7 @@ class Runtime:
     synchronizer: Synchronizer
     writer: SettingsWriter
     metrics: Metrics = field(default_factory=Metrics)
+    idempotency: IdempotencyStore = field(default_factory=MemoryIdempotencyStore)
     started_monotonic: float = field(default_factory=time.monotonic)
 
     async def stop_syncing(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -106,10 +107,19 @@ def _serve_ours(port: int, token: str | None) -> None:
             "librechat", UpstreamSnapshot(user=user, conversations=_conversations(CONVERSATIONS))
         ),
     ]
-    settings = Settings(_env_file=None, SHARED_STATE_API_TOKEN=token)
+    from shared_state import embedded, serving
+
+    settings = Settings(
+        _env_file=None, SHARED_STATE_API_TOKEN=token, SHARED_STATE_MAX_CONNECTIONS=SUBSCRIBERS + 100
+    )
     app = create_app(settings, upstreams=upstreams)
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level="warning")  # fmt: skip
+    # Served as `shared-state serve` serves it: its protocol (request deadline, connection
+    # cap), uvloop, no access log, start-up objects frozen out of the collector.
+    config = serving.service_config(app, settings)
+    sock = embedded.bind("127.0.0.1", port)
+    server = uvicorn.Server(config)
+    serving.freeze_start_up_objects()
+    server.run(sockets=[sock])
 
 
 def _serve_bare(port: int, bodies_dir: Path) -> None:
@@ -133,9 +143,13 @@ def _serve_bare(port: int, bodies_dir: Path) -> None:
 # --- the load generator (run as `python bench_http.py load PORT PATH CONC SECONDS [TOKEN]`)
 
 
-async def _load(port: int, path: str, concurrency: int, seconds: float, token: str) -> None:
+async def _load(
+    port: int, path: str, concurrency: int, seconds: float, token: str, etag: str = ""
+) -> None:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    auth += f"If-None-Match: {etag}\r\n" if etag else ""
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
+    expected = b"HTTP/1.1 304" if etag else b"HTTP/1.1 200"
     latencies_ns: list[int] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -149,10 +163,11 @@ async def _load(port: int, path: str, concurrency: int, seconds: float, token: s
             started = clock()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
-            await reader.readexactly(length)
+            if b"content-length: " in head:
+                length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+                await reader.readexactly(length)
             latencies_ns.append(clock() - started)
-            if not head.startswith(b"HTTP/1.1 200"):
+            if not head.startswith(expected):
                 errors += 1
         writer.close()
 
@@ -217,9 +232,11 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _run_load(port: int, path: str, concurrency: int, token: str) -> dict[str, float]:
+def _run_load(
+    port: int, path: str, concurrency: int, token: str, etag: str = ""
+) -> dict[str, float]:
     command = [sys.executable, __file__, "load", str(port), path, str(concurrency),
-               str(DURATION_S), token]  # fmt: skip
+               str(DURATION_S), token, etag]  # fmt: skip
     run = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603 (same)
     output = run.stdout
     result: dict[str, float] = json.loads(output)
@@ -257,6 +274,8 @@ def main() -> None:
             print(f"bare and ours answer the same bytes: {same}\n")
             _measure(ports, sizes)
             _report_memory(processes)
+            _measure_not_modified(ports["ours"])
+            _measure_delivery(ports["ours"])
         finally:
             for process in processes.values():
                 process.terminate()
@@ -295,6 +314,129 @@ def _measure(ports: Mapping[str, int], sizes: Mapping[str, int]) -> None:
             print(f"  ({target})")
 
 
+def _measure_not_modified(port: int) -> None:
+    """What a 304 costs against the 200 it saves, for the big and the small answer."""
+    print("\nConditional GETs (ours, c=32): If-None-Match with the current ETag -> 304")
+    for path in (PATHS[0], PATHS[1]):
+        etag = _etag(port, path)
+        full = [_run_load(port, path, 32, "")["rps"] for _ in range(RUNS)]
+        fresh = [_run_load(port, path, 32, "", etag)["rps"] for _ in range(RUNS)]
+        ratio = statistics.median(fresh) / statistics.median(full)
+        print(
+            f"  {path}: 200 {_spread(full, 'req/s')}; 304 {_spread(fresh, 'req/s')} "
+            f"-> a 304 serves {ratio:.2f}x the requests"
+        )
+
+
+def _etag(port: int, path: str) -> str:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode()
+    return next(line.split(": ", 1)[1] for line in head.split("\r\n") if line.startswith("etag"))
+
+
+SUBSCRIBERS = 1000
+_CHANGED_ID = re.compile(rb"event: changed\n(?:[a-z]+: [^\n]*\n)*?id: ([0-9]+)\n")
+CHANGES = 20
+
+
+def _measure_delivery(port: int) -> None:
+    """Change-to-delivery latency: 1,000 event streams open, a change written, the time
+    until each stream has its `changed` event; from another process."""
+    command = [sys.executable, __file__, "sse", str(port), str(SUBSCRIBERS), str(CHANGES)]
+    run = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603 (same)
+    result = json.loads(run.stdout)
+    print(
+        f"\nChange to delivery, {SUBSCRIBERS} event streams, {CHANGES} changes "
+        f"({result['delivered']:,} deliveries, {result['missed']} missed):\n"
+        f"  p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max "
+        f"{result['max_ms']:.1f} ms (target: p99 <= 250 ms)"
+    )
+
+
+async def _subscribers(port: int, count: int, changes: int) -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    request = (
+        b"GET /api/shared-state/events?sections=settings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Accept: text/event-stream\r\n\r\n"
+    )
+    arrivals: dict[int, list[float]] = {}
+    ready = 0
+    all_ready = asyncio.Event()
+
+    async def stream() -> None:
+        # Chunks, not lines: the client must cost less than the server it measures.
+        nonlocal ready
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        is_ready = False
+        pending = b""
+        try:
+            while chunk := await reader.read(65536):
+                arrived = time.perf_counter()
+                pending += chunk
+                done, _, pending = pending.rpartition(b"\n\n")  # whole events only
+                if not is_ready and b"event: snapshot" in done:
+                    is_ready = True
+                    ready += 1
+                    if ready == count:
+                        all_ready.set()
+                for match in _CHANGED_ID.finditer(done + b"\n"):
+                    arrivals.setdefault(int(match[1]), []).append(arrived)
+        finally:
+            writer.close()
+
+    tasks = [asyncio.create_task(stream()) for _ in range(count)]
+    await asyncio.wait_for(all_ready.wait(), 60)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sent: dict[int, float] = {}
+    for n in range(changes):
+        theme = "dark" if n % 2 == 0 else "light"
+        body = json.dumps({"theme": theme}).encode()
+        started = time.perf_counter()
+        writer.write(
+            b"POST /api/shared-state/ui-settings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+        await reader.readexactly(length)
+        status = await _status_version(port)
+        sent[status] = started
+        await asyncio.sleep(0.2)  # let every stream drain before the next change
+    await asyncio.sleep(1)
+    for task in tasks:
+        task.cancel()
+    latencies = sorted(
+        (arrival - sent[version]) * 1000
+        for version, times in arrivals.items()
+        if version in sent
+        for arrival in times
+    )
+    expected = count * len(sent)
+    print(json.dumps({
+        "delivered": len(latencies),
+        "missed": expected - len(latencies),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "max_ms": latencies[-1],
+    }))  # fmt: skip
+
+
+async def _status_version(port: int) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /api/shared-state/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    return int(json.loads(answer.split(b"\r\n\r\n", 1)[1])["version"])
+
+
 def _report_memory(processes: Mapping[str, subprocess.Popen[bytes]]) -> None:
     rss = {name: _rss_mib(process.pid) for name, process in processes.items()}
     print(f"\nRSS after the load ({CONVERSATIONS} conversations):")
@@ -324,8 +466,10 @@ if __name__ == "__main__":
         port, path, concurrency, seconds = (
             int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
         )  # fmt: skip
-        uvloop.run(
-            _load(port, path, concurrency, seconds, sys.argv[6] if len(sys.argv) > 6 else "")
-        )
+        uvloop.run(_load(port, path, concurrency, seconds, *sys.argv[6:8]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "sse":
+        import uvloop
+
+        uvloop.run(_subscribers(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
     else:
         main()

@@ -24,9 +24,9 @@ from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from shared_state.api.deps import TOKEN_REQUIRED, RuntimeDep
 from shared_state.api.routes import API_PREFIX
@@ -106,10 +106,19 @@ async def chosen_sections(
 
 @router.get(
     "/events",
-    response_class=EventSourceResponse,
+    # The answer is FastAPI's `EventSourceResponse` over events encoded once for every
+    # stream (not `response_class=`, which would encode each event once per stream).
+    response_class=Response,
     summary="Live changes (Server-Sent Events): a snapshot, then one event per version",
     dependencies=[Depends(require_stream_token)],
-    responses={422: {"model": ErrorAnswer, "description": "Unknown section"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "`retry:`, a `snapshot` (or the missed `changed` events), then "
+            "one `changed` event per version; comments while idle",
+        },
+        422: {"model": ErrorAnswer, "description": "Unknown section"},
+    },
 )
 async def stream_events(
     runtime: RuntimeDep,
@@ -118,7 +127,9 @@ async def stream_events(
     last_event_id_query: Annotated[
         str | None, Query(alias="lastEventId", description="The Last-Event-ID to resume from.")
     ] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> EventSourceResponse:
+    # The events are encoded once (`format_sse_event`) and the same bytes go to every
+    # stream: with a thousand streams open, what one change costs is the writes.
     cursor = parse_cursor(last_event_id if last_event_id is not None else last_event_id_query)
     events = stream(
         runtime.manager,
@@ -126,8 +137,11 @@ async def stream_events(
         sections=sections,
         heartbeat_s=runtime.settings.events_heartbeat_s,
     )
-    async for event in events:
-        yield event
+    return EventSourceResponse(events, headers=_STREAM_HEADERS)
+
+
+_STREAM_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+"""No cache, and no buffering in an nginx in front (FastAPI's own SSE headers)."""
 
 
 def parse_cursor(value: str | None) -> int | None:
@@ -143,9 +157,9 @@ async def stream(
     cursor: int | None,
     sections: Collection[Section] | None,
     heartbeat_s: float,
-) -> AsyncIterator[ServerSentEvent]:
-    """The events of one stream, as described in the module docstring."""
-    yield ServerSentEvent(retry=RETRY_MS)
+) -> AsyncIterator[bytes]:
+    """The events of one stream, encoded, as described in the module docstring."""
+    yield _RETRY
     subscription = manager.subscribe()
     try:
         replay = manager.changes_since(cursor) if cursor is not None else None
@@ -165,10 +179,10 @@ async def stream(
                 async with asyncio.timeout(heartbeat_s):
                     event = await anext(subscription)
             except TimeoutError:
-                yield ServerSentEvent(comment="heartbeat")
+                yield _HEARTBEAT
                 continue
             except StopAsyncIteration:
-                yield ServerSentEvent(comment="shutdown")
+                yield _SHUTDOWN
                 return
             except SubscriptionDropped:
                 # The bus let go of this slow client rather than hold its events: start
@@ -187,9 +201,7 @@ async def stream(
         subscription.close()
 
 
-def snapshot_message(
-    manager: StateManager, sections: Collection[Section] | None
-) -> ServerSentEvent:
+def snapshot_message(manager: StateManager, sections: Collection[Section] | None) -> bytes:
     """A `snapshot` of the state as it is now (only `sections`, when given)."""
     state = manager.state
     if sections is None:
@@ -209,15 +221,35 @@ def _section_json(manager: StateManager, section: Section) -> bytes:
     return manager.render(section)
 
 
-def changed_message(
-    event: ChangedEvent, sections: Collection[Section] | None
-) -> ServerSentEvent | None:
+def changed_message(event: ChangedEvent, sections: Collection[Section] | None) -> bytes | None:
     """The `changed` event (only the changes of `sections`), or None when it changed
-    none of them."""
+    none of them. Built once per event and choice of sections, whatever the number of
+    streams that send it."""
+    key = (event.version, frozenset(sections) if sections is not None else None)
+    cached = _recent_messages.get(key)
+    if cached is not None and cached[0] is event:
+        return cached[1]
     data = changed_json(event, sections)
-    return None if data is None else _message("changed", event.version, data)
+    message = None if data is None else _message("changed", event.version, data)
+    _recent_messages[key] = (event, message)
+    while len(_recent_messages) > _RECENT_MESSAGES:
+        del _recent_messages[next(iter(_recent_messages))]
+    return message
 
 
-def _message(kind: str, version: int, data: bytes) -> ServerSentEvent:
+_RECENT_MESSAGES: Final = 64
+_recent_messages: dict[
+    tuple[int, frozenset[Section] | None], tuple[ChangedEvent, bytes | None]
+] = {}
+"""The last messages built, by version and sections (the event itself is kept to tell
+one manager's version 5 from another's, in a process with several)."""
+
+
+def _message(kind: str, version: int, data: bytes) -> bytes:
     # JSON has no raw line breaks, so `data` is one `data:` line.
-    return ServerSentEvent(event=kind, id=str(version), raw_data=data.decode())
+    return format_sse_event(data_str=data.decode(), event=kind, id=str(version))
+
+
+_RETRY: Final = format_sse_event(retry=RETRY_MS)
+_HEARTBEAT: Final = format_sse_event(comment="heartbeat")
+_SHUTDOWN: Final = format_sse_event(comment="shutdown")

@@ -15,6 +15,7 @@ from shared_state.api.deps import RuntimeDep, StateManagerDep, require_api_token
 from shared_state.api.schemas import (
     ErrorAnswer,
     LlmSettingsUpdate,
+    SourceSchedule,
     StatusAnswer,
     SyncAnswer,
     UiSettingsUpdate,
@@ -151,10 +152,18 @@ async def sync_now(runtime: RuntimeDep) -> SyncAnswer:
 @router.get("/status", summary="Version, sources, schedule, subscribers, uptime")
 async def get_status(runtime: RuntimeDep, manager: StateManagerDep) -> StatusAnswer:
     state = manager.state
+    sources = {}
+    for name, status in state.sources.items():
+        backoff = runtime.synchronizer.backoff(name)
+        sources[name] = SourceSchedule(
+            **dict(status),
+            consecutive_failures=backoff.consecutive_failures if backoff else 0,
+            next_attempt_at=backoff.next_attempt_at if backoff else None,
+        )
     return StatusAnswer(
         version=state.version,
         sync_timestamp=state.sync_timestamp,
-        sources=state.sources,
+        sources=sources,
         sync_interval_s=runtime.settings.sync_interval_s,
         subscribers=manager.subscriber_count,
         uptime_s=runtime.uptime_s,

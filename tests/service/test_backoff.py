@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from pydantic import TypeAdapter
 
-from shared_state.adapters.http import parse_retry_after
+from shared_state.adapters.http import JsonApi, RetryPolicy, parse_retry_after
 from shared_state.domain.models import SourceName
 from shared_state.errors import UpstreamStatusError, UpstreamUnavailable
 from shared_state.service.backoff import MAX_RETRY_AFTER_S, Backoff
@@ -293,3 +295,28 @@ def test_backoff_of_an_unconfigured_source_is_none() -> None:
     name: SourceName = "librechat"
 
     assert synchronizer.backoff(name) is None
+
+
+# --- Retry-After on the wire -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "expected"),
+    [(429, "30", 30.0), (503, "12", 12.0), (500, "30", None), (429, None, None)],
+)
+async def test_the_status_error_carries_retry_after_of_429_and_503_only(
+    status: int, header: str | None, expected: float | None
+) -> None:
+    headers = {"Retry-After": header} if header is not None else {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": "busy"}, headers=headers)
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://upstream") as client:
+        api = JsonApi(client, source="librechat", retry=RetryPolicy(attempts=1))
+        with pytest.raises(UpstreamStatusError) as raised:
+            await api.get("/api/user", TypeAdapter(dict[str, str]))
+
+    assert raised.value.status == status
+    assert raised.value.retry_after_s == expected

@@ -33,7 +33,7 @@ class Backoff:
     @property
     def gap_intervals(self) -> int:
         """How many intervals after the last attempt the next scheduled one comes."""
-        return min(1 << self.consecutive_failures, MAX_INTERVALS)
+        return min(1 << min(self.consecutive_failures, 4), MAX_INTERVALS)
 
     @property
     def next_attempt_at(self) -> datetime | None:

@@ -5,6 +5,10 @@ send and read, `*` refused as an origin, and the warning for an open, token-less
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -158,3 +162,23 @@ def test_an_open_bind_without_a_token_warns_at_start_up(
     assert len(warnings) == (1 if warns else 0)
     if token is None:
         assert is_loopback(host) is not warns
+
+
+def test_serve_with_a_wildcard_origin_exits_2_with_one_line(tmp_path: Path) -> None:
+    """`SHARED_STATE_CORS_ORIGINS=*` stops `serve` before it binds: one line, exit 2."""
+    env = {"PATH": os.environ.get("PATH", ""), "SHARED_STATE_CORS_ORIGINS": "*"}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared_state", "serve", "--port", "0"],
+        env=env,
+        cwd=tmp_path,  # no .env
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "shared-state: invalid configuration: SHARED_STATE_CORS_ORIGINS: '*' is not allowed: "
+        "list the origins, e.g. https://app.example.com"
+    ]

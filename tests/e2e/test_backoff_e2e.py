@@ -1,4 +1,4 @@
-"""The back-off end to end: the sidecar on loopback, scheduling every 0.25 s, against the
+"""The back-off end to end: the sidecar on loopback, scheduling every 0.4 s, against the
 packaged simulators, whose fault switch (`PUT /_sim/fault`) makes LibreChat fail, throttle
 (429 with `Retry-After`) and recover. `/status` and the simulator's request counts show
 when LibreChat was asked."""
@@ -20,7 +20,7 @@ from shared_state.app import build_upstreams
 from shared_state.simulator import SimulatorServers
 from tests.e2e.conftest import Service, serve, sidecar_settings
 
-INTERVAL_S = 0.25
+INTERVAL_S = 0.4  # long enough that a failed sync ends before the next tick
 ONE_TRY = RetryPolicy(attempts=1)  # a failed read fails at once: one request per attempt
 
 
@@ -100,12 +100,21 @@ async def test_failures_grow_the_gap_and_recovery_resets_it(
     _, librechat = sim_clients
     await librechat.put("/_sim/fault", json={"reads": "error"})
     async with scheduled_service(sims) as service:
+        scheduled_at = None
         for failures in (1, 2, 3):
             source = await until(service, "librechat", failed(failures))
-            gap_s = seconds(source["nextAttemptAt"], source["lastAttemptAt"])
-            # lastAttemptAt is when the answer came; the gap counts from when it was asked
-            assert (2**failures - 0.5) * INTERVAL_S < gap_s <= 2**failures * INTERVAL_S
+            assert source["consecutiveFailures"] == failures
             assert source["status"] == "stale"
+            # lastAttemptAt is when the answer came; the gap counts from when it was asked
+            gap_s = seconds(source["nextAttemptAt"], source["lastAttemptAt"])
+            assert 0 < gap_s <= 2**failures * INTERVAL_S
+            if scheduled_at is not None:
+                # Asked at the tick the last nextAttemptAt named, not an interval sooner,
+                # and scheduled 2^n intervals on from there (loop latency aside).
+                assert seconds(source["lastAttemptAt"], scheduled_at) > -INTERVAL_S / 2
+                grown_s = seconds(source["nextAttemptAt"], scheduled_at)
+                assert abs(grown_s - 2**failures * INTERVAL_S) < INTERVAL_S / 2
+            scheduled_at = source["nextAttemptAt"]
         reads = await librechat_reads(sims)
         between = await ticks(service, 3)  # within the 8 intervals after the third failure
         assert await librechat_reads(sims) == reads

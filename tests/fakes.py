@@ -98,3 +98,26 @@ class GatedUpstream(FakeUpstream):
         self.fetch_started.set()
         await self.gate.wait()
         return await super().fetch()
+
+
+class HeldWriteUpstream(GatedUpstream):
+    """A GatedUpstream whose writes wait for `write_gate` (closed at first), so a test can
+    hold a write in flight; `write_started` is set when a write begins."""
+
+    def __init__(
+        self,
+        name: SourceName,
+        snapshot: UpstreamSnapshot | None = None,
+        *,
+        stored_fields: Mapping[WritableSection, frozenset[str]] | None = None,
+    ) -> None:
+        super().__init__(name, snapshot, stored_fields=stored_fields)
+        self.write_gate = asyncio.Event()
+        self.write_started = asyncio.Event()
+
+    async def write_settings(
+        self, section: WritableSection, values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        self.write_started.set()
+        await self.write_gate.wait()
+        return await super().write_settings(section, values)

@@ -24,19 +24,22 @@ from shared_state.adapters.anythingllm_auth import AnythingLLMLogin
 from shared_state.adapters.anythingllm_bizzy import AnythingLLMBizzy
 from shared_state.adapters.anythingllm_native import AnythingLLMNative
 from shared_state.adapters.base import Upstream
-from shared_state.adapters.http import Credentials, JsonApi, RetryPolicy
+from shared_state.adapters.http import Credentials, JsonApi, RetryPolicy, UpstreamRecorder
 from shared_state.adapters.librechat_auth import LibreChatSession, StaticToken
 from shared_state.adapters.librechat_bizzy import LibreChatBizzy
 from shared_state.adapters.librechat_native import LibreChatNative
 from shared_state.adapters.transport import upstream_transport
 from shared_state.api import SharedStateEdge, add_exception_handlers, health_router, router
 from shared_state.api.docs import install_offline_docs
+from shared_state.api.events import router as events_router
 from shared_state.config import Settings
+from shared_state.metrics import Metrics
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule, stop_sync_schedule
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
 from shared_state.state.bus import EventBus
+from shared_state.state.changelog import InMemoryChangeLog
 from shared_state.state.manager import StateManager
 from shared_state.state.snapshot import SnapshotStore
 
@@ -59,49 +62,61 @@ log = logging.getLogger(__name__)
 
 
 def build_upstreams(
-    settings: Settings, stack: AsyncExitStack, *, retry: RetryPolicy | None = None
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    retry: RetryPolicy | None = None,
+    recorder: UpstreamRecorder | None = None,
 ) -> list[Upstream]:
     """One adapter per configured upstream, of its configured API flavour, each with its
-    own long-lived HTTP client (closed by `stack`)."""
+    own long-lived HTTP client (closed by `stack`); `recorder` hears of every request."""
     upstreams: list[Upstream] = []
     if settings.anythingllm_base_url is not None:
         client = _client(str(settings.anythingllm_base_url), settings.anythingllm_api_key, settings)
         stack.push_async_callback(client.aclose)
-        upstreams.append(_anythingllm(settings, client, retry))
+        upstreams.append(_anythingllm(settings, client, retry, recorder))
     if settings.librechat_base_url is not None:
         token = settings.librechat_token if settings.librechat_api == "bizzy" else None
         client = _client(str(settings.librechat_base_url), token, settings)
         stack.push_async_callback(client.aclose)
-        upstreams.append(_librechat(settings, client, retry))
+        upstreams.append(_librechat(settings, client, retry, recorder))
     return upstreams
 
 
 def _anythingllm(
-    settings: Settings, client: httpx.AsyncClient, retry: RetryPolicy | None
+    settings: Settings,
+    client: httpx.AsyncClient,
+    retry: RetryPolicy | None,
+    recorder: UpstreamRecorder | None,
 ) -> Upstream:
-    api = JsonApi(client, source="anythingllm", retry=retry)
+    api = JsonApi(client, source="anythingllm", retry=retry, recorder=recorder)
     if settings.anythingllm_api == "bizzy":
         return AnythingLLMBizzy(api)
     user_api = None
     if settings.anythingllm_username and settings.anythingllm_password:
         login = AnythingLLMLogin(
-            JsonApi(client, source="anythingllm"),
+            JsonApi(client, source="anythingllm", recorder=recorder),
             username=settings.anythingllm_username,
             password=settings.anythingllm_password.get_secret_value(),
         )
-        user_api = JsonApi(client, source="anythingllm", retry=retry, credentials=login)
+        user_api = JsonApi(
+            client, source="anythingllm", retry=retry, credentials=login, recorder=recorder
+        )
     return AnythingLLMNative(api, user_api=user_api)
 
 
 def _librechat(
-    settings: Settings, client: httpx.AsyncClient, retry: RetryPolicy | None
+    settings: Settings,
+    client: httpx.AsyncClient,
+    retry: RetryPolicy | None,
+    recorder: UpstreamRecorder | None,
 ) -> Upstream:
     if settings.librechat_api == "bizzy":
-        return LibreChatBizzy(JsonApi(client, source="librechat", retry=retry))
+        return LibreChatBizzy(JsonApi(client, source="librechat", retry=retry, recorder=recorder))
     credentials: Credentials
     if settings.librechat_email and settings.librechat_password:
         credentials = LibreChatSession(
-            JsonApi(client, source="librechat"),
+            JsonApi(client, source="librechat", recorder=recorder),
             email=settings.librechat_email,
             password=settings.librechat_password.get_secret_value(),
             budget_path=login_budget_path(settings.snapshot_path),
@@ -111,7 +126,9 @@ def _librechat(
     else:  # Settings refuses this combination; kept for a Settings built without checks
         raise ValueError("LibreChat's native API needs LIBRECHAT_EMAIL/PASSWORD or a token")
     return LibreChatNative(
-        JsonApi(client, source="librechat", retry=retry, credentials=credentials),
+        JsonApi(
+            client, source="librechat", retry=retry, credentials=credentials, recorder=recorder
+        ),
         max_conversations=settings.librechat_max_conversations,
         full_scan_every=settings.librechat_full_scan_every,
         endpoint_providers=settings.librechat_endpoint_providers,
@@ -151,14 +168,23 @@ async def running(
     *,
     schedule: bool = True,
     restore: bool = True,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Build, start and (on exit) stop the service's parts."""
+    """Build, start and (on exit) stop the service's parts; `metrics` (a new registry
+    when not given) records into `runtime.metrics`."""
+    metrics = metrics or Metrics()
     async with AsyncExitStack() as stack:
         if upstreams is None:
-            upstreams = build_upstreams(settings, stack)
+            upstreams = build_upstreams(settings, stack, recorder=metrics.record_upstream)
         store = SnapshotStore(settings.snapshot_path) if settings.snapshot_path else None
-        manager = StateManager(configured=[u.name for u in upstreams], bus=EventBus(), store=store)
+        manager = StateManager(
+            configured=[u.name for u in upstreams],
+            bus=EventBus(),
+            store=store,
+            changelog=InMemoryChangeLog(settings.replay_versions),
+        )
         stack.callback(manager.close)
+        metrics.watch(manager)
         if restore:
             manager.restore()
         upstream_lock = asyncio.Lock()
@@ -168,6 +194,7 @@ async def running(
             upstream_lock=upstream_lock,
             deadline_s=settings.sync_timeout_s,
             interval_s=settings.sync_interval_s,
+            observe_duration_s=metrics.sync_duration.observe,
         )
         stack.push_async_callback(synchronizer.aclose)
         writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
@@ -180,6 +207,7 @@ async def running(
             manager=manager,
             synchronizer=synchronizer,
             writer=writer,
+            metrics=metrics,
             scheduler=scheduler,
         )
 
@@ -194,10 +222,11 @@ def create_app(
     from the request's untrusted `Host`; `/api/shared-state/` is a 404 instead.
     """
     settings = settings or Settings()
+    metrics = Metrics()  # this app's own registry, shared by the edge and the runtime
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, upstreams) as runtime:
+        async with running(settings, upstreams, metrics=metrics) as runtime:
             app.state.shared_state = runtime
             yield
 
@@ -209,10 +238,12 @@ def create_app(
         redirect_slashes=False,
     )
     app.include_router(router)
+    app.include_router(events_router)
     app.include_router(health_router)
     add_exception_handlers(app)
     install_offline_docs(app)  # /docs and /redoc without a CDN
-    app.add_middleware(SharedStateEdge, settings=settings)  # inside CORS, added below
+    # inside CORS, added below
+    app.add_middleware(SharedStateEdge, settings=settings, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"shared-state: {describe_invalid_settings(exc)}", file=sys.stderr)
         return 2
+    if settings.log_format != "text":
+        configure_logging(args.verbose, log_format=settings.log_format)
     try:
         if args.command == "serve":
             return _serve(settings, args.host, args.port)

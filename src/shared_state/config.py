@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     """Longest a client may take to send a whole request (headers and body)."""
     max_connections: int = Field(1000, ge=1, alias="SHARED_STATE_MAX_CONNECTIONS")
     access_log: bool = Field(False, alias="SHARED_STATE_ACCESS_LOG")
+    log_format: Literal["text", "json"] = Field("text", alias="SHARED_STATE_LOG_FORMAT")
+    """`json`: every log line (ours and uvicorn's) one JSON object."""
+
+    # The event stream (contract §8).
+    replay_versions: int = Field(1000, ge=0, le=1_000_000, alias="SHARED_STATE_REPLAY_VERSIONS")
+    """Versions kept for resuming event streams (`Last-Event-ID`); older cursors get a
+    `snapshot`."""
+    events_heartbeat_s: float = Field(10.0, gt=0, le=15, alias="SHARED_STATE_EVENTS_HEARTBEAT_S")
+    """Seconds between comment lines on an idle event stream (proxies close quiet ones)."""
 
     legacy_sync_interval_ms: float | None = Field(None, gt=0, alias="STATE_SYNC_INTERVAL")
     """The BizzyPerson module's interval, in milliseconds; used when ours is unset."""

@@ -10,6 +10,10 @@
     ├── UpstreamWriteFailed            a write-through failed (``results`` per upstream)  → 502
     ├── NotFound                       no such workspace / conversation                   → 404
     ├── Unauthorized                   missing or wrong SHARED_STATE_API_TOKEN            → 401
+    ├── UnknownSection                 `?sections=` names no section of the state         → 422
+    ├── VersionMismatch                a write's If-Match is no longer current            → 412
+    ├── InvalidIdempotencyKey          an Idempotency-Key that is not 1-255 printable ASCII → 422
+    ├── IdempotencyKeyReused           a key already used with another body               → 422
     └── SubscriptionDropped            an event subscriber fell too far behind
 
 Messages never carry upstream bodies or credentials: they are shown in ``/status``
@@ -107,6 +111,30 @@ class Unauthorized(SharedStateError):
     """The request lacks the bearer token that SHARED_STATE_API_TOKEN asks for."""
 
     code = "unauthorized"
+
+
+class UnknownSection(SharedStateError):
+    """An event stream asked for a section the state does not have."""
+
+    code = "unknown_section"
+
+
+class VersionMismatch(SharedStateError):
+    """A write's `If-Match` names a state that is no longer current: nothing was written."""
+
+    code = "version_mismatch"
+
+
+class InvalidIdempotencyKey(SharedStateError):
+    """An `Idempotency-Key` header that is not 1-255 printable ASCII characters."""
+
+    code = "invalid_idempotency_key"
+
+
+class IdempotencyKeyReused(SharedStateError):
+    """An `Idempotency-Key` already used on this route with another body."""
+
+    code = "idempotency_key_reused"
 
 
 class SubscriptionDropped(SharedStateError):

@@ -18,6 +18,7 @@ async def test_fast_and_routed_answers_match_on_a_real_server(
 ) -> None:
     """For the state and each section: same status, headers (but the date) and bytes."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers["X-Request-ID"] = "same-request"  # otherwise each answer has its own
     async with run_service(sidecar_settings(sims, SHARED_STATE_API_TOKEN=token)) as service:
         await service.runtime.synchronizer.sync()
         pairs = [

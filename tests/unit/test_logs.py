@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
-from shared_state.logs import REDACTED, SecretRedactingFilter, configure_logging, redact_text
+from shared_state.logs import (
+    REDACTED,
+    REQUEST_ID,
+    SecretRedactingFilter,
+    configure_logging,
+    redact_text,
+)
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6IjY2NWYifQ.c2lnbmF0dXJl"
 
@@ -141,3 +149,56 @@ def test_configure_logging_twice_keeps_one_handler() -> None:
     assert first.getvalue() == ""
     assert second.getvalue().count("once") == 1
     assert "hidden" not in second.getvalue()
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_json_format_writes_one_object_per_line_redacted_with_the_request_id() -> None:
+    """Each record is one JSON line, also with newlines in its message and a traceback;
+    secrets are redacted in every field; `request_id` is the request's, `-` outside one."""
+    stream = io.StringIO()
+    configure_logging(verbose=False, stream=stream, log_format="json")
+    log = logging.getLogger("shared_state.test")
+
+    context = REQUEST_ID.set("req-7")
+    try:
+        log.warning("two\nlines with Bearer tok-s3cret")
+        try:
+            raise ValueError(f"bad token {JWT}")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        REQUEST_ID.reset(context)
+    logging.getLogger("uvicorn.error").warning("Started server process [%d]", 42)
+
+    output = stream.getvalue()
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [(line["logger"], line["level"], line["request_id"]) for line in lines] == [
+        ("shared_state.test", "WARNING", "req-7"),
+        ("shared_state.test", "ERROR", "req-7"),
+        ("uvicorn.error", "WARNING", "-"),
+    ]
+    assert lines[0]["message"] == f"two\nlines with Bearer {REDACTED}"
+    assert "ValueError" in lines[1]["exception"]
+    assert lines[2]["message"] == "Started server process [42]"
+    assert "tok-s3cret" not in output
+    assert JWT not in output
+    assert datetime.fromisoformat(lines[0]["time"]).tzinfo is not None
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_text_format_shows_the_request_id() -> None:
+    """The text line names the request (`-` outside one) before the logger's name."""
+    stream = io.StringIO()
+    configure_logging(verbose=False, stream=stream)
+    log = logging.getLogger("shared_state.test")
+
+    context = REQUEST_ID.set("req-8")
+    try:
+        log.info("inside")
+    finally:
+        REQUEST_ID.reset(context)
+    log.info("outside")
+
+    inside, outside = stream.getvalue().splitlines()
+    assert inside.endswith(" req-8 shared_state.test: inside")
+    assert outside.endswith(" - shared_state.test: outside")

@@ -8,10 +8,11 @@ import asyncio
 import email.utils
 import hashlib
 import json
+import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 import stamina
@@ -55,6 +56,15 @@ class Credentials(Protocol):
         ...
 
 
+class UpstreamRecorder(Protocol):
+    """Told about every request a `JsonApi` sent (the metrics' `record_upstream`):
+    `outcome` is `ok`, `error` (an error status, a failed transport) or `timeout`."""
+
+    def __call__(
+        self, upstream: str, outcome: Literal["ok", "error", "timeout"], duration_s: float
+    ) -> None: ...
+
+
 _REFUSED = (401, 403)
 _MAY_RETRY_AFTER = (429, 503)
 _MAX_RETRY_AFTER_CHARS = 64
@@ -92,8 +102,10 @@ class JsonApi:
         source: str,
         retry: RetryPolicy | None = None,
         credentials: Credentials | None = None,
+        recorder: UpstreamRecorder | None = None,
     ) -> None:
         self._client = client
+        self._recorder = recorder
         self._source = source
         self._retry = retry or RetryPolicy()
         self._credentials = credentials
@@ -171,13 +183,22 @@ class JsonApi:
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, any status; only transport failures raise. For auth flows."""
+        started = time.perf_counter()
         try:
-            return await self._client.request(method, path, **kwargs)
+            response = await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
+            self._record("timeout", started)
             raise UpstreamUnavailable(self._source, f"{method} {path} timed out") from exc
         except httpx.TransportError as exc:
+            self._record("error", started)
             reason = type(exc).__name__
             raise UpstreamUnavailable(self._source, f"{method} {path} failed: {reason}") from exc
+        self._record("error" if response.is_error else "ok", started)
+        return response
+
+    def _record(self, outcome: Literal["ok", "error", "timeout"], started: float) -> None:
+        if self._recorder is not None:
+            self._recorder(self._source, outcome, time.perf_counter() - started)
 
     def _raise_for_status(self, response: httpx.Response, method: str, path: str) -> httpx.Response:
         if response.is_error:

@@ -17,7 +17,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shared_state.errors import NotFound, SharedStateError, Unauthorized, UpstreamWriteFailed
+from shared_state.errors import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    NotFound,
+    SharedStateError,
+    Unauthorized,
+    UnknownSection,
+    UpstreamWriteFailed,
+    VersionMismatch,
+)
 
 _NOT_UTF8 = {
     "type": "json_invalid",
@@ -29,12 +38,22 @@ _NOT_UTF8 = {
 _STATUS: dict[type[SharedStateError], int] = {
     NotFound: 404,
     Unauthorized: 401,
+    UnknownSection: 422,
     UpstreamWriteFailed: 502,
+    VersionMismatch: 412,
+    InvalidIdempotencyKey: 422,
+    IdempotencyKeyReused: 422,
 }
 
 
 async def _shared_state_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SharedStateError)
+    return error_response(exc)
+
+
+def error_response(exc: SharedStateError) -> JSONResponse:
+    """The answer for `exc`: its status and `{"detail", "code"}` body (with `results`
+    for a failed write)."""
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
     body: dict[str, object] = {"detail": str(exc), "code": exc.code}
     if isinstance(exc, UpstreamWriteFailed):

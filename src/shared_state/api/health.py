@@ -1,12 +1,14 @@
-"""Liveness and readiness for orchestrators: they read the loop's state, never upstreams."""
+"""Liveness, readiness and metrics for orchestrators: they read the loop's state, never
+upstreams, and need no token."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from shared_state.api.deps import RuntimeDep
 from shared_state.api.schemas import ErrorAnswer
+from shared_state.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["health"])
 
@@ -32,3 +34,13 @@ async def get_readiness(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(
         {"detail": "The first sync has not finished yet.", "code": "not_ready"}, status_code=503
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text format): requests, upstreams, syncs, the state",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}}},
+)
+async def get_metrics(runtime: RuntimeDep) -> Response:
+    return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE)

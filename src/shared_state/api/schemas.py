@@ -167,3 +167,14 @@ class ErrorAnswer(_Answer):
 
 class WriteFailedAnswer(ErrorAnswer):
     results: dict[SourceName, Literal["ok", "failed", "rolled_back", "rollback_failed", "skipped"]]
+
+
+class ValidationErrorAnswer(BaseModel):
+    """FastAPI's own 422 body: what is wrong with the request, as a list."""
+
+    detail: list[dict[str, Any]]
+
+
+InvalidWriteAnswer = ValidationErrorAnswer | ErrorAnswer
+"""A write's 422: an invalid body (FastAPI's list), or an `Idempotency-Key` that is
+invalid or reused (`{"detail", "code"}`)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from shared_state.config import Settings
+from shared_state.metrics import Metrics
+from shared_state.service.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from shared_state.service.scheduler import stop_sync_schedule
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
@@ -25,6 +27,8 @@ class Runtime:
     manager: StateManager
     synchronizer: Synchronizer
     writer: SettingsWriter
+    metrics: Metrics = field(default_factory=Metrics)
+    idempotency: IdempotencyStore = field(default_factory=MemoryIdempotencyStore)
     scheduler: AsyncIOScheduler | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
@@ -51,7 +55,9 @@ class Runtime:
         log.info("drained: not ready, streams ended, syncing stopped, snapshot written")
 
     async def stop_syncing(self) -> None:
-        """The syncing part of `drain` alone (issue 6's hook; `drain` supersedes it)."""
+        """Issue 6's hook, kept for callers of it: end the event streams and a running
+        sync. `drain` (what SIGTERM runs) does this and more."""
+        self.manager.close()  # event streams end now (`: shutdown`), not at the grace's end
         await self.synchronizer.aclose()
 
     @property

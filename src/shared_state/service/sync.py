@@ -64,10 +64,12 @@ class Synchronizer:
         clock: Clock = utc_now,
         deadline_s: float | None = None,
         interval_s: float = DEFAULT_SYNC_INTERVAL_S,
+        observe_duration_s: Callable[[float], None] | None = None,
     ) -> None:
         self._upstreams = list(upstreams)
         self._backoffs = {u.name: Backoff(interval_s) for u in self._upstreams}
         self._running_asks_all = True
+        self._observe_duration_s = observe_duration_s  # the sync-duration metric
         self._deadline_s = deadline_s
         self._manager = manager
         self._upstream_lock = upstream_lock
@@ -152,7 +154,10 @@ class Synchronizer:
             }
             self._record_attempts(results, attempted_at)
             commit = await self._manager.record_sync(results, self._clock())
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            duration_s = time.perf_counter() - started
+            duration_ms = round(duration_s * 1000, 1)
+        if self._observe_duration_s is not None:
+            self._observe_duration_s(duration_s)
         failed = [
             name for name, outcome in results.items() if not isinstance(outcome, UpstreamSnapshot)
         ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared_state.adapters.base import Upstream
@@ -38,10 +38,27 @@ class SettingsWriter:
         self._manager = manager
         self._upstream_lock = upstream_lock
         self._clock = clock
+        # Writes run one at a time, so that a precondition checked for one still holds
+        # when it commits (two writes with one `If-Match` tag: the second gets a 412).
+        self._write_lock = asyncio.Lock()
 
-    async def write(self, section: WritableSection, values: Mapping[str, Any]) -> SharedState:
+    async def write(
+        self,
+        section: WritableSection,
+        values: Mapping[str, Any],
+        *,
+        precondition: Callable[[], None] | None = None,
+    ) -> SharedState:
         """Write `values` (snake_case fields of `section`); the new state, or
-        `UpstreamWriteFailed` with a result per upstream."""
+        `UpstreamWriteFailed` with a result per upstream. `precondition` (an `If-Match`
+        check) runs under the locks, before any upstream is called, and raises to stop
+        the write."""
+        async with self._write_lock:
+            return await self._write(section, values, precondition or _no_precondition)
+
+    async def _write(
+        self, section: WritableSection, values: Mapping[str, Any], precondition: Callable[[], None]
+    ) -> SharedState:
         plan = {
             upstream: {k: v for k, v in values.items() if k in stored}
             for upstream in self._upstreams
@@ -52,10 +69,13 @@ class SettingsWriter:
         kept_locally = {k: v for k, v in values.items() if k not in stored_anywhere}
         if not plan:
             # No upstream is asked, so nothing to keep apart from a sync: a write of fields
-            # only the service keeps never waits behind a sync (or a hung upstream).
+            # only the service keeps never waits behind a sync (or a hung upstream), only
+            # behind another write.
+            precondition()
             commit = await self._manager.record_write(section, {}, kept_locally, self._clock())
             return commit.state
         async with self._upstream_lock:
+            precondition()  # under the lock: no sync or write can change the state meanwhile
             outcomes = await asyncio.gather(
                 *(self._write_one(upstream, section, subset) for upstream, subset in plan.items())
             )
@@ -107,3 +127,7 @@ class SettingsWriter:
             else:
                 results[upstream.name] = "rolled_back"
         return results
+
+
+def _no_precondition() -> None:
+    return None

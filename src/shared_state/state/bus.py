@@ -88,6 +88,8 @@ class EventBus:
         self._queue_size = queue_size
         self._queues: set[asyncio.Queue[_Item]] = set()
         self._closed = False
+        self.dropped_count = 0
+        """Subscribers dropped for falling behind, since start (a metric)."""
 
     @property
     def subscriber_count(self) -> int:
@@ -115,6 +117,7 @@ class EventBus:
                     "dropping an event subscriber that fell %d events behind", queue.qsize()
                 )
                 self._remove(queue)
+                self.dropped_count += 1
                 _put_sentinel(queue, _DROPPED)
             else:
                 queue.put_nowait(event)

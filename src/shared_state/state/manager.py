@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from shared_state.domain.events import ChangedEvent, SnapshotEvent, describe_cha
 from shared_state.domain.items import ItemList
 from shared_state.domain.merge import merge
 from shared_state.domain.models import (
+    SECTIONS,
     SOURCE_NAMES,
     Item,
     LocalSettings,
@@ -37,6 +39,7 @@ from shared_state.domain.models import (
 )
 from shared_state.errors import NotFound, UpstreamError
 from shared_state.state.bus import EventBus, Subscription
+from shared_state.state.changelog import ChangeLog, InMemoryChangeLog
 from shared_state.state.snapshot import SnapshotStore, SourceRecord, StoredState
 
 log = logging.getLogger(__name__)
@@ -63,8 +66,10 @@ class StateManager:
         configured: Collection[SourceName],
         bus: EventBus | None = None,
         store: SnapshotStore | None = None,
+        changelog: ChangeLog | None = None,
     ) -> None:
         self._bus = bus or EventBus()
+        self._changelog = changelog if changelog is not None else InMemoryChangeLog()
         self._store = store
         self._lock = asyncio.Lock()
         self._records: dict[SourceName, SourceRecord] = {
@@ -76,6 +81,13 @@ class StateManager:
         self._local = LocalSettings()
         self._state = self._build(version=0, sync_timestamp=None)
         self._rendered: dict[RenderTarget, bytes] = {}
+        # ETags (contract §8): the state's follows `version`, a section's the version at
+        # which that section last changed. Without a snapshot file the version starts
+        # over at each start, so a tag also names this counter's run (`etag_epoch`): a
+        # client's `W/"1"` from before a restart must not match another state at 1.
+        self._etag_epoch = secrets.token_hex(4)
+        self._changed_at: dict[Section, int] = dict.fromkeys(SECTIONS, 0)
+        self._etags: dict[RenderTarget, bytes] = {}
         self.is_ready = False
 
     # --- reading ---------------------------------------------------------------------
@@ -100,6 +112,27 @@ class StateManager:
             cached = self._render(target)
             self._rendered[target] = cached
         return cached
+
+    def etag(self, target: RenderTarget = "state") -> bytes:
+        """The weak ETag of `render(target)` (also of each item of a list section), as
+        header bytes; computed once per state, like the rendering."""
+        cached = self._etags.get(target)
+        if cached is None:
+            if target == "state":
+                cached = b'W/"%s-%d"' % (self._etag_epoch.encode(), self._state.version)
+            else:
+                cached = b'W/"%s-%s-%d"' % (
+                    self._etag_epoch.encode(),
+                    target.encode(),
+                    self._changed_at[target],
+                )
+            self._etags[target] = cached
+        return cached
+
+    def is_current(self, tags: str, targets: Collection[RenderTarget]) -> bool:
+        """Whether an `If-Match` / `If-None-Match` value (`*` or a list of tags) names
+        the current ETag of one of `targets`; tags compare weakly (RFC 9110 §8.8.3.2)."""
+        return etag_matches(tags.encode(), [self.etag(target) for target in targets])
 
     def _render(self, target: RenderTarget) -> bytes:
         state = self._state
@@ -148,9 +181,19 @@ class StateManager:
             )
         return self._bus.subscribe(first=first)
 
+    def changes_since(self, version: int) -> list[ChangedEvent] | None:
+        """The `changed` events after `version`, oldest first, or None when the change log
+        no longer holds them all (or `version` is ahead). Subscribe first, then ask: an
+        event published in between is then both here and in the subscription."""
+        return self._changelog.since(version)
+
     @property
     def subscriber_count(self) -> int:
         return self._bus.subscriber_count
+
+    @property
+    def subscribers_dropped(self) -> int:
+        return self._bus.dropped_count
 
     # --- changing --------------------------------------------------------------------
 
@@ -169,6 +212,8 @@ class StateManager:
         self._local = stored.local
         # The restored state differs from the saved one (sources are stale now): a new version.
         self._replace(self._build(stored.version + 1, stored.sync_timestamp))
+        self._changelog.reset(self._state.version)  # nothing before it can be replayed
+        self._changed_at = dict.fromkeys(SECTIONS, stored.version + 1)
         # Only data makes a restore ready: a version that survived alone serves nothing yet.
         has_data = any(record.data is not None for record in self._records.values())
         self.is_ready = has_data
@@ -250,9 +295,12 @@ class StateManager:
         event = None
         if changes:
             new = new.model_copy(update={"version": old.version + 1})
+            for section in changes:
+                self._changed_at[section] = new.version
             event = ChangedEvent(
                 version=new.version, previous_version=old.version, timestamp=now, changes=changes
             )
+            self._changelog.append(event)  # under the lock, with the state it describes
         self._replace(new)
         return Commit(state=new, changed=list(changes), event=event)
 
@@ -295,6 +343,7 @@ class StateManager:
             for section, rendered in self._rendered.items()
             if section in ("user", "settings") and getattr(old, section) == getattr(state, section)
         }
+        self._etags = {}
 
     def close(self) -> None:
         """End every subscription (shutdown)."""
@@ -311,6 +360,21 @@ class StateManager:
                 local=self._local,
             )
             await self._store.save(stored.version, render_stored(stored))
+
+
+def etag_matches(header: bytes, current: Collection[bytes]) -> bool:
+    """Whether a conditional header's value (`*`, or a comma-separated list of entity
+    tags) names one of the `current` tags, compared weakly: `W/` does not count."""
+    header = header.strip()
+    if header == b"*":
+        return True
+    opaque = {_opaque(tag) for tag in current}
+    return any(_opaque(tag) in opaque for tag in header.split(b","))
+
+
+def _opaque(tag: bytes) -> bytes:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith(b"W/") else tag
 
 
 def render_stored(stored: StoredState) -> bytes:

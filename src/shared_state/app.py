@@ -8,6 +8,8 @@ application that mounts `shared_state.api.router` itself.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -33,7 +35,7 @@ from shared_state.api.events import router as events_router
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
 from shared_state.service.runtime import Runtime
-from shared_state.service.scheduler import start_sync_schedule
+from shared_state.service.scheduler import start_sync_schedule, stop_sync_schedule
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
 from shared_state.state.bus import EventBus
@@ -42,6 +44,21 @@ from shared_state.state.manager import StateManager
 from shared_state.state.snapshot import SnapshotStore
 
 USER_AGENT = f"shared-state/{__version__}"
+
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "Last-Event-ID",
+    "X-Request-ID",
+)
+"""The request headers a page on an allowed origin may send (contract §8)."""
+CORS_EXPOSE_HEADERS = ("ETag", "X-Request-ID")
+"""The answer headers its script may read."""
+
+log = logging.getLogger(__name__)
 
 
 def build_upstreams(
@@ -176,19 +193,22 @@ async def running(
             manager,
             upstream_lock=upstream_lock,
             deadline_s=settings.sync_timeout_s,
+            interval_s=settings.sync_interval_s,
             observe_duration_s=metrics.sync_duration.observe,
         )
         stack.push_async_callback(synchronizer.aclose)
         writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
+        scheduler = None
         if schedule:
             scheduler = start_sync_schedule(synchronizer, settings.sync_interval_s)
-            stack.callback(scheduler.shutdown, wait=False)
+            stack.callback(stop_sync_schedule, scheduler)
         yield Runtime(
             settings=settings,
             manager=manager,
             synchronizer=synchronizer,
             writer=writer,
             metrics=metrics,
+            scheduler=scheduler,
         )
 
 
@@ -229,6 +249,28 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
         )
+    _warn_if_open(settings)
     return app
+
+
+def _warn_if_open(settings: Settings) -> None:
+    """Say so at start-up when anyone on the network can read and write without a token."""
+    if settings.api_token is None and not is_loopback(settings.host):
+        log.warning(
+            "SHARED_STATE_API_TOKEN is not set and the service listens on %s, beyond "
+            "loopback: anyone who can reach it can read the state and change settings",
+            settings.host,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a listen address) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything

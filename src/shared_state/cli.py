@@ -106,7 +106,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         print(f"shared-state: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     with sock:
-        app = create_app(settings)
+        app = create_app(_with(settings, host=host, port=port))  # its start-up checks see --host
         config = serving.service_config(app, settings)
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             return runner.run(_serve_on(app, config, sock, settings))
@@ -122,14 +122,15 @@ async def _serve_on(
         server,
         sock,
         shutdown_timeout_s=settings.shutdown_timeout_s,
-        on_stopping=lambda: _stop_syncing(app),
+        on_stopping=lambda: _drain(app),
     )
 
 
-async def _stop_syncing(app: FastAPI) -> None:
+async def _drain(app: FastAPI) -> None:
+    """SIGTERM's first step, before the server stops accepting: `Runtime.drain()`."""
     runtime: Runtime | None = getattr(app.state, "shared_state", None)
     if runtime is not None:
-        await runtime.stop_syncing()
+        await runtime.drain()
 
 
 def _port_in_use(exc: embedded.PortInUse, option: str, target: str, *, also: str = "") -> int:
@@ -206,7 +207,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             sock,
             shutdown_timeout_s=demo_settings.shutdown_timeout_s,
             on_started=lambda: print(banner, file=sys.stderr),
-            on_stopping=lambda: _stop_syncing(app),
+            on_stopping=lambda: _drain(app),
         )
     return 1  # pragma: no cover  (mypy: the stack never swallows)
 

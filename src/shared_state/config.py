@@ -130,7 +130,10 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, list) and "*" in value:
+            # Any page on any site could then read the state with a visitor's browser.
+            raise ValueError("'*' is not allowed: list the origins, e.g. https://app.example.com")
         return value
 
     @field_validator("allowed_hosts", mode="before")

@@ -54,13 +54,17 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamStatusError(UpstreamError):
-    """The upstream answered with an HTTP error status."""
+    """The upstream answered with an HTTP error status. `retry_after_s` is its
+    `Retry-After` (429 and 503 only), in seconds from when it answered."""
 
     code = "upstream_status"
 
-    def __init__(self, source: str, message: str, *, status: int) -> None:
+    def __init__(
+        self, source: str, message: str, *, status: int, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(source, message)
         self.status = status
+        self.retry_after_s = retry_after_s
 
     @property
     def is_transient(self) -> bool:

@@ -387,3 +387,94 @@ async def test_a_corrupt_snapshot_is_kept_aside_and_the_version_goes_on(tmp_path
     assert {s["status"] for s in restored["sources"].values()} == {"stale"}
     (aside,) = tmp_path.glob("snapshot.json.corrupt-*")
     assert aside.read_bytes() == content[: len(content) // 2]
+
+
+# --- the drain on SIGTERM (issue 7) --------------------------------------------------------
+
+
+async def test_sigterm_drains_100_waiting_requests_exits_0_and_writes_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    """100 clients hold `?refresh=true` while the sync waits on an AnythingLLM that never
+    answers: SIGTERM ends the sync, every one of them is answered 200 (the state as it
+    is), the snapshot file is written, and the process exits 0 within
+    SHARED_STATE_SHUTDOWN_TIMEOUT_S, having logged the drain."""
+    snapshot = tmp_path / "snapshot.json"
+    async with SimulatorServers() as sims:
+        async with httpx.AsyncClient(base_url=sims.anythingllm_url) as control:
+            await control.put("/_sim/fault", json={"reads": "slow", "delay_s": 3600})
+        env = {
+            **native_env(sims),
+            "SHARED_STATE_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
+            "SHARED_STATE_REQUEST_TIMEOUT_S": "300",
+            "SHARED_STATE_SNAPSHOT_PATH": str(snapshot),
+        }
+        async with serve(env, tmp_path) as served:
+            async with asyncio.timeout(30):
+                while not (await sim_stats(sims.anythingllm_url))["paths"]:  # noqa: ASYNC110 (another process)
+                    await asyncio.sleep(0.05)
+            limits = httpx.Limits(max_connections=200)
+            async with httpx.AsyncClient(base_url=served.url, timeout=60, limits=limits) as client:
+                waiting = [
+                    asyncio.create_task(client.get("/api/shared-state?refresh=true"))
+                    for _ in range(100)
+                ]
+                await asyncio.sleep(1)  # let 100 requests reach the server; not a wait for state
+                assert not any(task.done() for task in waiting)
+                code, stderr, took_s = await stop(served.process)
+                answers = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert code == 0, stderr
+    assert took_s < SHUTDOWN_TIMEOUT_S + 2  # + the interpreter's own exit
+    assert [getattr(a, "status_code", a) for a in answers] == [200] * 100
+    assert "Traceback" not in stderr
+    assert "drained" in stderr
+    assert snapshot.is_file()
+
+
+async def test_sigterm_ends_100_open_streams_and_a_hung_sync_exits_0_in_time(
+    tmp_path: Path,
+) -> None:
+    """100 open event streams and a sync waiting on an AnythingLLM that never answers:
+    SIGTERM sends every stream `: shutdown` and ends it, writes the snapshot file and
+    exits 0 within SHARED_STATE_SHUTDOWN_TIMEOUT_S."""
+    from tests.e2e.test_events_e2e import EVENTS, EventReader  # it imports this module
+
+    snapshot = tmp_path / "snapshot.json"
+    async with SimulatorServers() as sims:
+        async with httpx.AsyncClient(base_url=sims.anythingllm_url) as control:
+            await control.put("/_sim/fault", json={"reads": "slow", "delay_s": 3600})
+        env = {
+            **native_env(sims),
+            "SHARED_STATE_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
+            "SHARED_STATE_REQUEST_TIMEOUT_S": "300",
+            "SHARED_STATE_SNAPSHOT_PATH": str(snapshot),
+        }
+        limits = httpx.Limits(max_connections=200)
+        async with (
+            serve(env, tmp_path) as served,
+            httpx.AsyncClient(base_url=served.url, timeout=30, limits=limits) as client,
+        ):
+            streams = [
+                await client.send(client.build_request("GET", EVENTS), stream=True)
+                for _ in range(100)
+            ]
+            readers = [EventReader(stream.aiter_lines()) for stream in streams]
+            for reader in readers:
+                assert (await reader.event()).event == "snapshot"
+            async with asyncio.timeout(30):
+                while not (await sim_stats(sims.anythingllm_url))["paths"]:  # noqa: ASYNC110 (another process)
+                    await asyncio.sleep(0.05)
+            stopping = asyncio.create_task(stop(served.process))
+            for reader in readers:
+                while (message := await reader.message()).comments != ["shutdown"]:
+                    assert message.event == "changed"
+                await reader.end()
+            code, stderr, took_s = await stopping
+            for stream in streams:
+                await stream.aclose()
+
+    assert code == 0, stderr
+    assert took_s < SHUTDOWN_TIMEOUT_S + 2  # + the interpreter's own exit
+    assert "Traceback" not in stderr
+    assert snapshot.is_file()

@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
@@ -64,6 +66,26 @@ class UpstreamRecorder(Protocol):
 
 
 _REFUSED = (401, 403)
+_MAY_RETRY_AFTER = (429, 503)
+_MAX_RETRY_AFTER_CHARS = 64
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from `now`: delay-seconds or an HTTP date (RFC 9110
+    §10.2.3). Anything else (absent, too long, negative, not a date) is None: the
+    header is the upstream's, so it is read, never trusted."""
+    if value is None or len(value) > _MAX_RETRY_AFTER_CHARS:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC, as HTTP dates always are
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 class JsonApi:
@@ -180,10 +202,14 @@ class JsonApi:
 
     def _raise_for_status(self, response: httpx.Response, method: str, path: str) -> httpx.Response:
         if response.is_error:
+            retry_after_s = None
+            if response.status_code in _MAY_RETRY_AFTER:
+                retry_after_s = parse_retry_after(response.headers.get("retry-after"))
             raise UpstreamStatusError(
                 self._source,
                 f"{method} {path} answered HTTP {response.status_code}",
                 status=response.status_code,
+                retry_after_s=retry_after_s,
             )
         return response
 

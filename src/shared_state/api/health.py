@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from shared_state.api.deps import RuntimeDep, StateManagerDep
+from shared_state.api.deps import RuntimeDep
 from shared_state.api.schemas import ErrorAnswer
 from shared_state.metrics import CONTENT_TYPE
 
@@ -20,12 +20,16 @@ async def get_health() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="200 once the first sync attempt finished or a snapshot was restored",
+    summary="200 once the first sync attempt finished or a snapshot was restored, until SIGTERM",
     responses={503: {"model": ErrorAnswer}},
     response_model=dict[str, str],
 )
-async def get_readiness(manager: StateManagerDep) -> JSONResponse:
-    if manager.is_ready:
+async def get_readiness(runtime: RuntimeDep) -> JSONResponse:
+    if runtime.is_draining:  # never ready again: the load balancer stops sending requests
+        return JSONResponse(
+            {"detail": "The service is shutting down.", "code": "shutting_down"}, status_code=503
+        )
+    if runtime.manager.is_ready:
         return JSONResponse({"status": "ready"})
     return JSONResponse(
         {"detail": "The first sync has not finished yet.", "code": "not_ready"}, status_code=503

@@ -23,6 +23,7 @@ from shared_state.api.schemas import (
     ErrorAnswer,
     InvalidWriteAnswer,
     LlmSettingsUpdate,
+    SourceSchedule,
     StatusAnswer,
     SyncAnswer,
     UiSettingsUpdate,
@@ -329,10 +330,18 @@ async def get_status(
     runtime: RuntimeDep, manager: StateManagerDep, if_none_match: IfNoneMatch = None
 ) -> Response:
     state = manager.state
+    sources = {}
+    for name, status in state.sources.items():
+        backoff = runtime.synchronizer.backoff(name)
+        sources[name] = SourceSchedule(
+            **dict(status),
+            consecutive_failures=backoff.consecutive_failures if backoff else 0,
+            next_attempt_at=backoff.next_attempt_at if backoff else None,
+        )
     answer = StatusAnswer(
         version=state.version,
         sync_timestamp=state.sync_timestamp,
-        sources=state.sources,
+        sources=sources,
         sync_interval_s=runtime.settings.sync_interval_s,
         subscribers=manager.subscriber_count,
         uptime_s=runtime.uptime_s,

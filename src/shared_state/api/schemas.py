@@ -143,10 +143,18 @@ class SyncAnswer(_Answer):
     duration_ms: float
 
 
+class SourceSchedule(SourceStatus):
+    """A source's status in `/status`, with its back-off: failures in a row and when the
+    schedule asks it next (null before its first attempt, and when it is disabled)."""
+
+    consecutive_failures: int = 0
+    next_attempt_at: Timestamp | None = None
+
+
 class StatusAnswer(_Answer):
     version: int
     sync_timestamp: Timestamp | None
-    sources: dict[SourceName, SourceStatus]
+    sources: dict[SourceName, SourceSchedule]
     sync_interval_s: float = Field(alias="syncIntervalS")
     subscribers: int
     uptime_s: float = Field(alias="uptimeS")

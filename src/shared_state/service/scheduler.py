@@ -1,5 +1,8 @@
 """The periodic sync: APScheduler's AsyncIOScheduler calling `Synchronizer.sync()`.
 
+Every tick is a scheduled sync: the Synchronizer asks only the upstreams its back-off
+finds due, so the schedule itself stays one plain interval.
+
 First run at start-up, one instance at a time, missed runs coalesced into one. A sync
 cancelled by shutdown ends the job quietly (APScheduler would log it as a failure, with a
 `CancelledError` traceback).
@@ -21,7 +24,7 @@ def start_sync_schedule(synchronizer: Synchronizer, interval_s: float) -> AsyncI
 
     async def sync() -> None:
         try:
-            await synchronizer.sync()
+            await synchronizer.sync(scheduled=True)
         except asyncio.CancelledError:
             # Only shutdown cancels here (the scheduler's executor cancels its running
             # jobs, `Synchronizer.aclose` the shared run): end the job without a report.
@@ -39,3 +42,9 @@ def start_sync_schedule(synchronizer: Synchronizer, interval_s: float) -> AsyncI
     )
     scheduler.start()
     return scheduler
+
+
+def stop_sync_schedule(scheduler: AsyncIOScheduler) -> None:
+    """Stop ticking (drain, then shutdown): no sync starts after this. Twice is once."""
+    if scheduler.running:
+        scheduler.shutdown(wait=False)

@@ -10,6 +10,10 @@ when it passes is given up for this sync and marked stale with a `lastError` tha
 so, and its last good data stays. Without it, an upstream that accepts connections and
 never answers would hold the upstream lock (and every write behind it) for as long as
 its retries last.
+
+The schedule backs off a failing upstream (`service/backoff.py`): a scheduled tick
+(`sync(scheduled=True)`) asks only the sources that are due; `POST /sync` and
+`?refresh=true` (`sync()`) ask every upstream. A source not asked keeps its status.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared_state.adapters.base import Upstream
+from shared_state.config import DEFAULT_SYNC_INTERVAL_S
 from shared_state.domain.models import Section, SourceName, SourceStatus, UpstreamSnapshot
-from shared_state.errors import UpstreamError, UpstreamUnavailable
+from shared_state.errors import UpstreamError, UpstreamStatusError, UpstreamUnavailable
+from shared_state.service.backoff import Backoff
 from shared_state.state.manager import StateManager
 
 log = logging.getLogger(__name__)
@@ -57,9 +63,12 @@ class Synchronizer:
         upstream_lock: asyncio.Lock,
         clock: Clock = utc_now,
         deadline_s: float | None = None,
+        interval_s: float = DEFAULT_SYNC_INTERVAL_S,
         observe_duration_s: Callable[[float], None] | None = None,
     ) -> None:
         self._upstreams = list(upstreams)
+        self._backoffs = {u.name: Backoff(interval_s) for u in self._upstreams}
+        self._running_asks_all = True
         self._observe_duration_s = observe_duration_s  # the sync-duration metric
         self._deadline_s = deadline_s
         self._manager = manager
@@ -68,17 +77,43 @@ class Synchronizer:
         self._running: asyncio.Future[SyncReport] | None = None
         self._is_closed = False
 
-    async def sync(self) -> SyncReport:
-        """Sync now, or join the sync already running. Once the service is stopping
-        (`aclose`), the answer is the state as it is, without asking any upstream."""
-        if self._is_closed:
-            return self._report_as_is()
-        if self._running is None:
-            self._running = asyncio.ensure_future(self.sync_once())
-            self._running.add_done_callback(self._finished)
+    def backoff(self, source: SourceName) -> Backoff | None:
+        """The schedule of `source` (failures in a row, next attempt); None if not configured."""
+        return self._backoffs.get(source)
+
+    async def sync(self, *, scheduled: bool = False) -> SyncReport:
+        """Sync now, or join the sync already running. `scheduled` (the timer's tick)
+        asks only the upstreams whose back-off says they are due, and nothing when none
+        is; otherwise every upstream is asked. Once the service is stopping (`aclose`),
+        the answer is the state as it is, without asking any upstream."""
+        while True:
+            if self._is_closed:
+                return self._report_as_is()
+            running = self._running
+            if running is not None and running.done():
+                running = None  # finished; its done callback has not run yet
+            if running is None:
+                asked = self._upstreams
+                if scheduled:
+                    now = self._clock()
+                    asked = [u for u in self._upstreams if self._backoffs[u.name].is_due(now)]
+                    if not asked:
+                        return self._report_as_is()
+                running = asyncio.ensure_future(self.sync_once(asked))
+                self._running = running
+                self._running_asks_all = len(asked) == len(self._upstreams)
+                running.add_done_callback(self._finished)
+                return await self._join(running)
+            if scheduled or self._running_asks_all:
+                return await self._join(running)
+            # A forced sync met a scheduled run that skips a backed-off upstream: let it
+            # finish (an upstream is never asked twice at once), then ask every upstream.
+            await self._join(running)
+
+    async def _join(self, running: asyncio.Future[SyncReport]) -> SyncReport:
         try:
             # shield: a caller that goes away (a closed request) must not cancel the shared run.
-            return await asyncio.shield(self._running)
+            return await asyncio.shield(running)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if self._is_closed and task is not None and not task.cancelling():
@@ -102,19 +137,22 @@ class Synchronizer:
                 await running
 
     def _finished(self, future: asyncio.Future[SyncReport]) -> None:
-        self._running = None
+        if self._running is future:
+            self._running = None
         if not future.cancelled() and future.exception() is not None:
             log.error("sync failed", exc_info=future.exception())
 
-    async def sync_once(self) -> SyncReport:
-        """One pass: fetch every upstream concurrently, record, report."""
+    async def sync_once(self, upstreams: Sequence[Upstream] | None = None) -> SyncReport:
+        """One pass: fetch `upstreams` (default: every one) concurrently, record, report."""
+        asked = self._upstreams if upstreams is None else list(upstreams)
         async with self._upstream_lock:
             started = time.perf_counter()
-            outcomes = await asyncio.gather(*(self._fetch(u) for u in self._upstreams))
+            attempted_at = self._clock()
+            outcomes = await asyncio.gather(*(self._fetch(u) for u in asked))
             results = {
-                upstream.name: outcome
-                for upstream, outcome in zip(self._upstreams, outcomes, strict=True)
+                upstream.name: outcome for upstream, outcome in zip(asked, outcomes, strict=True)
             }
+            self._record_attempts(results, attempted_at)
             commit = await self._manager.record_sync(results, self._clock())
             duration_s = time.perf_counter() - started
             duration_ms = round(duration_s * 1000, 1)
@@ -136,6 +174,25 @@ class Synchronizer:
             sources=dict(commit.state.sources),
             duration_ms=duration_ms,
         )
+
+    def _record_attempts(
+        self, results: dict[SourceName, UpstreamSnapshot | UpstreamError], at: datetime
+    ) -> None:
+        for name, outcome in results.items():
+            backoff = self._backoffs[name]
+            if isinstance(outcome, UpstreamSnapshot):
+                backoff.succeeded(at)
+            else:
+                retry_after_s = (
+                    outcome.retry_after_s if isinstance(outcome, UpstreamStatusError) else None
+                )
+                backoff.failed(at, retry_after_s)
+                log.info(
+                    "%s: %d failure(s) in a row; next scheduled attempt at %s",
+                    name,
+                    backoff.consecutive_failures,
+                    backoff.next_attempt_at,
+                )
 
     async def _fetch(self, upstream: Upstream) -> UpstreamSnapshot | UpstreamError:
         try:

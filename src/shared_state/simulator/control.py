@@ -233,6 +233,11 @@ async def _read(world: UpstreamWorld, handler: RouteHandler, request: Request) -
     fault = world.faults.reads
     if fault == "error":
         return json_error(500, "simulated failure")
+    if fault in ("throttled", "unavailable"):
+        answer = json_error(429 if fault == "throttled" else 503, f"simulated {fault}")
+        if world.faults.retry_after is not None:
+            answer.headers["Retry-After"] = world.faults.retry_after
+        return answer
     if fault == "html":
         return Response(HTML_PAGE, media_type="text/html; charset=utf-8")
     if fault == "wrong_shape":
@@ -290,12 +295,21 @@ _FAULT_FIELDS: dict[str, FieldSpec] = {
     "reads": one_of(*READ_FAULTS),
     "writes": one_of(*WRITE_FAULTS),
     "delay_s": FieldSpec("a number >= 0", lambda v: _is_number(v) and v >= 0),
+    "retry_after": nullable(
+        FieldSpec(
+            "a Retry-After value (seconds or an HTTP date)",
+            lambda v: isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable(),
+        )
+    ),
 }
 
 
 def _faults_json(world: UpstreamWorld) -> JSONObject:
     faults = world.faults
-    return {"reads": faults.reads, "writes": faults.writes, "delay_s": faults.delay_s}
+    shown: JSONObject = {"reads": faults.reads, "writes": faults.writes, "delay_s": faults.delay_s}
+    if faults.retry_after is not None:  # shown once set: earlier clients saw three keys
+        shown["retry_after"] = faults.retry_after
+    return shown
 
 
 def _writes_json(world: UpstreamWorld) -> list[JSONObject]:
@@ -361,6 +375,8 @@ def _control_router(
             world.faults.writes = changes["writes"]
         if "delay_s" in changes:
             world.faults.delay_s = float(changes["delay_s"])
+        if "retry_after" in changes:
+            world.faults.retry_after = changes["retry_after"]
         return JSONResponse(_faults_json(world))
 
     @router.get("/writes")

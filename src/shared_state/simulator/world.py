@@ -36,7 +36,11 @@ SIM_LIBRECHAT_PASSWORD = "sim-librechat-password"  # noqa: S105 - a fixed login 
 Flavour = Literal["bizzy", "native"]
 FLAVOURS: tuple[Flavour, ...] = get_args(Flavour)
 
-ReadFault = Literal["ok", "error", "html", "malformed", "wrong_shape", "slow"]
+ReadFault = Literal[
+    "ok", "error", "html", "malformed", "wrong_shape", "slow", "throttled", "unavailable"
+]
+"""`throttled` answers 429 and `unavailable` 503, each with `Faults.retry_after` (when
+set) as the `Retry-After` header."""
 WriteFault = Literal["ok", "fail"]
 READ_FAULTS: tuple[ReadFault, ...] = get_args(ReadFault)
 WRITE_FAULTS: tuple[WriteFault, ...] = get_args(WriteFault)
@@ -100,6 +104,8 @@ class Faults:
     reads: ReadFault = "ok"
     writes: WriteFault = "ok"
     delay_s: float = DEFAULT_SLOW_DELAY_S
+    retry_after: str | None = None
+    """The `Retry-After` of a `throttled` or `unavailable` read (seconds or an HTTP date)."""
 
 
 @dataclass(frozen=True)

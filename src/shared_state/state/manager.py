@@ -349,6 +349,18 @@ class StateManager:
         """End every subscription (shutdown)."""
         self._bus.close()
 
+    async def save_snapshot(self) -> None:
+        """Write the current state to the snapshot file, if there is one: the drain's last
+        save on SIGTERM (a save in progress finishes first)."""
+        if self._store is not None:
+            stored = StoredState(
+                version=self._state.version,
+                sync_timestamp=self._state.sync_timestamp,
+                sources=dict(self._records),
+                local=self._local,
+            )
+            await self._store.save(stored.version, render_stored(stored))
+
 
 def etag_matches(header: bytes, current: Collection[bytes]) -> bool:
     """Whether a conditional header's value (`*`, or a comma-separated list of entity

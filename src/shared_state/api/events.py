@@ -29,8 +29,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 from shared_state.api.deps import TOKEN_REQUIRED, RuntimeDep
+from shared_state.api.responses import EDGE_REFUSALS, UNAUTHORIZED, json_content
 from shared_state.api.routes import API_PREFIX
-from shared_state.api.schemas import ErrorAnswer
+from shared_state.api.schemas import ErrorAnswer, ValidationErrorAnswer
 from shared_state.domain.events import (
     ChangedEvent,
     changed_json,
@@ -56,8 +57,23 @@ _bearer = HTTPBearer(auto_error=False, description="SHARED_STATE_API_TOKEN, when
 router = APIRouter(
     prefix=API_PREFIX,
     tags=["shared-state"],
-    responses={401: {"model": ErrorAnswer, "description": "Missing or wrong API token"}},
+    responses=json_content({**UNAUTHORIZED, **EDGE_REFUSALS}),
 )
+
+_INVALID_QUERY = {
+    "description": "An unknown section (`unknown_section`), or a query FastAPI refuses "
+    "(its own list under `detail`)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": f"#/components/schemas/{ValidationErrorAnswer.__name__}"},
+                    {"$ref": f"#/components/schemas/{ErrorAnswer.__name__}"},
+                ]
+            }
+        }
+    },
+}
 
 
 async def require_stream_token(
@@ -117,7 +133,7 @@ async def chosen_sections(
             "description": "`retry:`, a `snapshot` (or the missed `changed` events), then "
             "one `changed` event per version; comments while idle",
         },
-        422: {"model": ErrorAnswer, "description": "Unknown section"},
+        422: _INVALID_QUERY,
     },
 )
 async def stream_events(

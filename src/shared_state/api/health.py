@@ -7,10 +7,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from shared_state.api.deps import RuntimeDep
+from shared_state.api.responses import BODY_TOO_LARGE
 from shared_state.api.schemas import ErrorAnswer
 from shared_state.metrics import CONTENT_TYPE
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=BODY_TOO_LARGE)
 
 
 @router.get("/healthz", summary="200 while the process runs")

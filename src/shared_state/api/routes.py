@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from shared_state.api.deps import RuntimeDep, StateManagerDep, require_api_token
 from shared_state.api.errors import error_response
+from shared_state.api.responses import EDGE_REFUSALS, UNAUTHORIZED
 from shared_state.api.schemas import (
     ErrorAnswer,
     InvalidWriteAnswer,
@@ -51,7 +52,7 @@ router = APIRouter(
     prefix=API_PREFIX,
     tags=["shared-state"],
     dependencies=[Depends(require_api_token)],
-    responses={401: {"model": ErrorAnswer, "description": "Missing or wrong API token"}},
+    responses={**UNAUTHORIZED, **EDGE_REFUSALS},
 )
 
 Refresh = Annotated[bool, Query(description="Run a sync (or join the running one) first.")]

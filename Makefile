@@ -5,13 +5,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench serve clean
+.PHONY: demo test lint typecheck unit js bench serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The JS client's dev packages (react, react-dom, jsdom for the hook's tests),
+# exactly as the committed lock file says.
+JS := clients/js
+JS_STAMP := $(JS)/node_modules/.installed
+
+$(JS_STAMP): $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
 
 # ARGS passes options through: make demo ARGS="--port 9000 --anythingllm-port 4001"
 ARGS ?=
@@ -29,14 +38,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit  ## ruff, mypy and the whole test suite
+js: $(JS_STAMP)  ## the JS client's and React hook's unit tests (node --test)
+	cd $(JS) && node --test
+
+test: lint typecheck js unit  ## ruff, mypy, the JS tests and the whole Python suite
 
 bench: $(STAMP)  ## print speed and memory figures
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_state.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(JS)/node_modules test-artifacts

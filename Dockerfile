@@ -1,7 +1,9 @@
 # shared-state: the sidecar image. Build: docker build -t shared-state .
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
+# The JS client's modules: the wheel carries them (hatch_build.py), the service serves them.
+COPY clients/js/client.js clients/js/index.js clients/js/react.js ./clients/js/
 COPY src ./src
 RUN pip install --no-cache-dir --prefix=/install .
 

@@ -127,7 +127,15 @@ def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     """Nothing the Dockerfile COPYs from the context is ignored."""
     copied = re.findall(r"^COPY (?!--from)(.+?) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
     sources = {source for line in copied for source in line.split()}
-    assert sources == {"pyproject.toml", "README.md", "src"}
+    assert sources == {
+        "pyproject.toml",
+        "README.md",
+        "hatch_build.py",
+        "clients/js/client.js",
+        "clients/js/index.js",
+        "clients/js/react.js",
+        "src",
+    }
     patterns = _dockerignore()
     for source in sources:
         assert not any(

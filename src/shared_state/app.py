@@ -32,6 +32,7 @@ from shared_state.adapters.transport import upstream_transport
 from shared_state.api import SharedStateEdge, add_exception_handlers, health_router, router
 from shared_state.api.docs import install_offline_docs
 from shared_state.api.events import router as events_router
+from shared_state.api.static import static_router
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
 from shared_state.service.runtime import Runtime
@@ -240,6 +241,7 @@ def create_app(
     app.include_router(router)
     app.include_router(events_router)
     app.include_router(health_router)
+    app.include_router(static_router())  # the JS client's files and the dashboard at /
     add_exception_handlers(app)
     install_offline_docs(app)  # /docs and /redoc without a CDN
     # inside CORS, added below

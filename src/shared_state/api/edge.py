@@ -2,7 +2,8 @@
 
 In order: the `Host` check (`SHARED_STATE_ALLOWED_HOSTS`), the API token for
 `/api/shared-state/*` (so an unauthenticated body is never read; the event stream alone
-also takes it as `?access_token=`, for EventSource), the GET fast path,
+also takes it as `?access_token=`, for EventSource; the JS client's two files need none),
+the GET fast path,
 and the body limit (`SHARED_STATE_MAX_BODY_BYTES`) for everything that goes on to the
 router. The fast path answers `GET /api/shared-state` and its four sections, without a
 query string, straight from the bytes the StateManager renders once per state: the same
@@ -40,6 +41,7 @@ from shared_state.api.deps import TOKEN_REQUIRED, runtime_of
 from shared_state.api.events import EVENTS_PATH
 from shared_state.api.hosts import AllowedHosts
 from shared_state.api.routes import API_PREFIX
+from shared_state.api.static import PUBLIC_API_PATHS
 from shared_state.config import Settings
 from shared_state.logs import REQUEST_ID
 from shared_state.metrics import UNMATCHED, Metrics, method_label
@@ -159,6 +161,7 @@ class SharedStateEdge:
         elif (
             self._token is not None
             and _is_api_path(path)
+            and path not in PUBLIC_API_PATHS  # the JS client's files: no state in them
             and not self._has_token(authorization)
             # EventSource cannot set headers: the event stream, and it alone, takes the
             # token as `?access_token=` too.

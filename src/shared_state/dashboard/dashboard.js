@@ -73,6 +73,12 @@ function ago(iso) {
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
+function day(iso) {
+  // "2026-09-22 15:03" (UTC) from an ISO time; anything else as it came.
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(String(iso));
+  return match ? `${match[1]} ${match[2]} UTC` : iso;
+}
+
 function tick() {
   for (const element of document.querySelectorAll("time[data-since]")) {
     element.textContent = ago(element.dataset.since);
@@ -174,7 +180,7 @@ function renderConversations(conversations) {
         h(
           "div",
           { class: "meta" },
-          [conversation.model, conversation.endpoint, conversation.updatedAt && `updated ${conversation.updatedAt}`]
+          [conversation.model, conversation.endpoint, conversation.updatedAt && `updated ${day(conversation.updatedAt)}`]
             .filter(Boolean)
             .map(text)
             .join(" · ") || `id ${text(conversation.id)}`,

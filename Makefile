@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit js bench serve clean
+.PHONY: demo test lint typecheck unit js browser bench serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,15 @@ js: $(JS_STAMP)  ## the JS client's and React hook's unit tests (node --test)
 
 test: lint typecheck js unit  ## ruff, mypy, the JS tests and the whole Python suite
 
+# The dashboard in Debian's headless chromium (also part of `unit`); without chromium the
+# tests are skipped with a warning, and with CI=true that is a failure.
+browser: $(STAMP)  ## only the browser tests (screenshot: SHARED_STATE_UPDATE_SCREENSHOT=1)
+	$(BIN)/pytest -q tests/browser
+
 bench: $(STAMP)  ## print speed and memory figures
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_state.py
+	$(BIN)/python bench/bench_clients.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(JS)/node_modules test-artifacts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -110,6 +111,9 @@ async def test_demo_serves_the_simulated_state_and_stops_on_ctrl_c(tmp_path: Pat
             banner += (await process.stderr.readline()).decode()
     assert f"http://127.0.0.1:{port}" in banner
     assert f"http://127.0.0.1:{allm_port}" in banner
+    first_url = re.search(r"http://\S+", banner)
+    assert first_url is not None
+    assert first_url.group() == f"http://127.0.0.1:{port}/"  # the dashboard, first
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             async with asyncio.timeout(30):

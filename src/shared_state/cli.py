@@ -227,6 +227,8 @@ def _demo_banner(service: str, anythingllm: str, librechat: str) -> str:
     return f"""
 shared-state demo: the sidecar against simulated AnythingLLM and LibreChat.
 
+  Open the dashboard: {service}/
+
   service          {service}   (API docs: {service}/docs)
   AnythingLLM sim  {anythingllm}
   LibreChat sim    {librechat}

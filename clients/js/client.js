@@ -507,6 +507,7 @@ export function createSharedStateClient(options = {}) {
     if (body !== undefined) sent["Content-Type"] = "application/json";
     let response;
     try {
+      if (closed) throw abortError();
       response = await fetchImpl(baseUrl + path, {
         method,
         headers: sent,

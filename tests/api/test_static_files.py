@@ -146,8 +146,7 @@ def test_the_wheel_carries_every_served_file() -> None:
     included = hook["wheel-only-files"]
 
     assert included == {
-        f"clients/js/{name}": f"shared_state/static/js/{name}"
-        for name in (*JS_FILES, "index.js")
+        f"clients/js/{name}": f"shared_state/static/js/{name}" for name in (*JS_FILES, "index.js")
     }
     assert DASHBOARD_DIR.parent == ROOT / "src" / "shared_state"
     assert {path.name for path in DASHBOARD_DIR.iterdir()} >= {

@@ -102,7 +102,9 @@ class StaticFile:
     def answer(self, request: Request) -> Response:
         """200 with the bytes (none for HEAD), or 304 on a matching `If-None-Match`."""
         if_none_match = request.headers.get("if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match.encode(), (self.etag.encode(),)):
+        if if_none_match is not None and etag_matches(
+            if_none_match.encode(), (self.etag.encode(),)
+        ):
             not_modified = {k: v for k, v in self.headers.items() if k != "Content-Type"}
             return Response(status_code=304, headers=not_modified)
         body = b"" if request.method == "HEAD" else self.body
@@ -124,9 +126,7 @@ def read_files(paths: Iterable[Path], headers: dict[str, str]) -> dict[str, Stat
     return files
 
 
-def static_router(
-    js_dir: Path | None = None, dashboard_dir: Path = DASHBOARD_DIR
-) -> APIRouter:
+def static_router(js_dir: Path | None = None, dashboard_dir: Path = DASHBOARD_DIR) -> APIRouter:
     """The routes of the module docstring, over files read once, now (`js_dir`: where
     the client modules are, `js_client_dir()` by default)."""
     js_dir = js_dir or js_client_dir()

@@ -79,9 +79,7 @@ async def browser() -> AsyncIterator[Browser]:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say it where nobody can miss it: the browser tests did not run."""
     if _skips:
-        terminalreporter.write_sep(
-            "!", f"WARNING: {_skips[0]} ({len(_skips)} module(s))", red=True, bold=True
-        )
+        terminalreporter.write_sep("!", f"WARNING: {_skips[0]}", red=True, bold=True)
 
 
 def native_settings(sims: SimulatorServers, **overrides: Any) -> Settings:

@@ -3,6 +3,7 @@
 // React's act(), and a hand-written store with the client's interface for tests
 // that drive the store directly. Node's test runner also loads this file as a
 // test file of its own; it defines no tests.
+import { afterEach } from "node:test";
 import { JSDOM } from "jsdom";
 
 const dom = new JSDOM("<!doctype html><html><body></body></html>", {
@@ -15,9 +16,31 @@ globalThis.navigator = dom.window.navigator; // Node 20 has none; react-dom read
 globalThis.IS_REACT_ACT_ENVIRONMENT = true;
 
 const { act, createElement } = await import("react");
-const { createRoot } = await import("react-dom/client");
+const { createRoot, hydrateRoot } = await import("react-dom/client");
 
 export { act, createElement as h };
+
+// React reports misuse (an update outside act(), a hydration mismatch, a
+// getSnapshot that is not cached) on console.error: any of it fails the test.
+const reported = [];
+const consoleError = console.error;
+console.error = (...args) => {
+  reported.push(args.map(String).join(" "));
+};
+afterEach(() => {
+  const messages = reported.splice(0);
+  if (messages.length > 0) {
+    consoleError(...messages);
+    throw new Error(`console.error was called: ${messages[0]}`);
+  }
+});
+
+/** Runs `fn` inside React's act() and waits for what it started to render. */
+export function step(fn) {
+  return act(async () => {
+    await fn();
+  });
+}
 
 /** Renders `element` into a fresh container; `unmount()` ends it. */
 export async function render(element) {
@@ -29,6 +52,41 @@ export async function render(element) {
     container,
     text: () => container.textContent,
     rerender: (next) => act(async () => root.render(next)),
+    unmount: async () => {
+      await act(async () => root.unmount());
+      container.remove();
+    },
+  };
+}
+
+/**
+ * renderToString as a server runs it: without the window and document this
+ * process has for react-dom (the hook picks its effect by them).
+ */
+export async function renderOnServer(element) {
+  const { renderToString } = await import("react-dom/server");
+  const saved = { window: globalThis.window, document: globalThis.document };
+  delete globalThis.window;
+  delete globalThis.document;
+  try {
+    return renderToString(element);
+  } finally {
+    Object.assign(globalThis, saved);
+  }
+}
+
+/** Puts server-rendered `html` in a fresh container and hydrates it with `element`. */
+export async function hydrate(element, html) {
+  const container = document.createElement("div");
+  container.innerHTML = html;
+  document.body.append(container);
+  let root;
+  await act(async () => {
+    root = hydrateRoot(container, element);
+  });
+  return {
+    container,
+    text: () => container.textContent,
     unmount: async () => {
       await act(async () => root.unmount());
       container.remove();

@@ -35,6 +35,32 @@ afterEach(() => {
   }
 });
 
+/**
+ * Renders `element` the way a page does, without act(): React schedules its own
+ * work, and the test waits for what it expects to see (set
+ * `IS_REACT_ACT_ENVIRONMENT = false` first). Every text the container showed is
+ * in `texts`.
+ */
+export function mount(element) {
+  const container = document.createElement("div");
+  document.body.append(container);
+  const texts = [];
+  const observer = new window.MutationObserver(() => texts.push(container.textContent));
+  observer.observe(container, { childList: true, subtree: true, characterData: true, attributes: true });
+  const root = createRoot(container);
+  root.render(element);
+  return {
+    container,
+    texts,
+    text: () => container.textContent,
+    unmount: () => {
+      root.unmount();
+      observer.disconnect();
+      container.remove();
+    },
+  };
+}
+
 /** Runs `fn` inside React's act() and waits for what it started to render. */
 export function step(fn) {
   return act(async () => {

@@ -358,7 +358,7 @@ export function createSharedStateClient(options = {}) {
 
   function refreshStale() {
     const healthy = status.connection === "live" || status.connection === "idle" ||
-      (status.connection === "polling" && status.error === null) || !live;
+      (status.connection === "polling" && pollOk) || !live;
     setStatus({ stale: shown !== null && !(fresh && healthy) });
   }
 
@@ -507,6 +507,7 @@ export function createSharedStateClient(options = {}) {
     if (body !== undefined) sent["Content-Type"] = "application/json";
     let response;
     try {
+      if (closed) throw abortError();
       response = await fetchImpl(baseUrl + path, {
         method,
         headers: sent,
@@ -673,6 +674,7 @@ export function createSharedStateClient(options = {}) {
   let pollTimer = null;
   let streamStop = null; // ends the current connection
   let polling = false;
+  let pollOk = false; // the last poll was answered
 
   function start() {
     if (started || closed || !live) return;
@@ -878,6 +880,7 @@ export function createSharedStateClient(options = {}) {
 
   function stopPolling() {
     polling = false;
+    pollOk = false;
     if (pollTimer !== null) timers.clear(pollTimer);
     pollTimer = null;
   }
@@ -893,9 +896,11 @@ export function createSharedStateClient(options = {}) {
       const before = confirmed;
       takeState(answer.body);
       if (sharing && confirmed !== before) post({ t: "state", state: confirmed });
-      setStatus({ connection: "polling", error: null });
+      pollOk = true;
+      setStatus({ connection: "polling" });
     } catch (error) {
       if (!polling || closed) return;
+      pollOk = false;
       setStatus({ connection: "offline", error });
     } finally {
       pollInFlight = false;

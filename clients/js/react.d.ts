@@ -52,7 +52,7 @@ export interface SharedStateHookResult<Selected = State> {
   /** A workspace of the current state by `id` or `slug`; `undefined` when absent. */
   getWorkspace(idOrSlug: string | number): Workspace | undefined;
   /** A conversation of the current state by `id`; `undefined` when absent. */
-  getConversation(id: string): Conversation | undefined;
+  getConversation(id: string | number): Conversation | undefined;
 }
 
 export function useSharedState<Selected>(

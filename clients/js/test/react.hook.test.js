@@ -3,6 +3,7 @@
 import { act, createFakeStore, h, makeState, render, serviceError } from "./react-support.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 
 import { useSharedState } from "../react.js";
 
@@ -31,6 +32,16 @@ test("the result has the BizzyPerson hook's members, and errorInfo, status and c
   for (const name of ["syncState", "updateLLMSettings", "updateUISettings", "getWorkspace", "getConversation"]) {
     assert.equal(typeof result[name], "function", name);
   }
+  await probe.unmount();
+});
+
+test("react.d.ts declares exactly the members the hook returns", async () => {
+  const types = readFileSync(new URL("../react.d.ts", import.meta.url), "utf8");
+  const body = types.match(/export interface SharedStateHookResult<[^>]*> \{\n([\s\S]*?)\n\}/)[1];
+  const declared = [...body.matchAll(/^ {2}(\w+)\??[:(]/gm)].map((match) => match[1]).sort();
+  const store = createFakeStore({ state: makeState() });
+  const probe = await renderProbe({ client: store }, (result) => Object.keys(result).sort());
+  assert.deepEqual(declared, probe.last());
   await probe.unmount();
 });
 

@@ -20,14 +20,14 @@ import pytest
 
 from tests.e2e.conftest import Service
 
-SCRIPT = Path(__file__).resolve().parents[2] / "clients" / "js" / "test" / "live" / "client-live.mjs"
+SCRIPT = Path(__file__).resolve().parents[2] / "clients/js/test/live/client-live.mjs"
 NODE = shutil.which("node")
 
 
 def _node_or_skip() -> str:
     if NODE is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("node is not installed, and CI=true makes the JS client's live test required")
+            pytest.fail("node is not installed; with CI=true the JS client's live test is required")
         pytest.skip("node is not installed: the JS client's live test needs Node 20+")
     return NODE
 

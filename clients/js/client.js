@@ -74,9 +74,50 @@ function isPlainObject(value) {
   return proto === Object.prototype || proto === null;
 }
 
-/** A list section after `{added, updated, removed}`; unchanged items keep their refs. */
+const listIndexes = new WeakMap(); // list -> Map(String(id) -> position), built lazily
+
+function indexOf(list) {
+  let index = listIndexes.get(list);
+  if (index === undefined) {
+    index = new Map();
+    for (let i = 0; i < list.length; i++) index.set(String(list[i]?.id), i);
+    listIndexes.set(list, index);
+  }
+  return index;
+}
+
+/** A list section after `{added, updated, removed}`; unchanged items keep their refs.
+ * Ids compare as strings (the service's keys: 1 and "1" are one item). New items go
+ * first in `conversations` (LibreChat lists the newest first), last elsewhere. */
 function patchList(list, change, addAtFront) {
   const old = Array.isArray(list) ? list : [];
+  if (change.removed.length === 0) {
+    // The common case, in place: the positions come from an index kept per list.
+    const index = indexOf(old);
+    let copy = null;
+    const fresh = new Map();
+    for (const item of [...change.updated, ...change.added]) {
+      const key = String(item.id);
+      const at = index.get(key);
+      if (at === undefined) {
+        fresh.set(key, item);
+        continue;
+      }
+      const current = (copy ?? old)[at];
+      const merged = replaceEqualDeep(current, item);
+      if (merged !== current) {
+        copy ??= old.slice();
+        copy[at] = merged;
+      }
+    }
+    if (fresh.size === 0) {
+      if (copy === null) return old;
+      listIndexes.set(copy, index); // same ids at the same positions
+      return copy;
+    }
+    const base = copy ?? old;
+    return addAtFront ? [...fresh.values(), ...base] : [...base, ...fresh.values()];
+  }
   const removed = new Set(change.removed.map(String));
   const incoming = new Map();
   for (const item of [...change.updated, ...change.added]) incoming.set(String(item.id), item);

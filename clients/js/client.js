@@ -17,6 +17,9 @@ const MAX_EVENT_BYTES = 32 * 1024 * 1024;
 const ETAG_CACHE_ENTRIES = 256;
 const PERSIST_DELAY_MS = 500;
 const STREAM_UNAVAILABLE = new Set([404, 405, 501]);
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const REQUEST_TIMEOUT_MS = 30000;
+const STREAM_SILENCE_MS = 45000; // three of the service's 15 s heartbeats
 
 /** An error answer of the service, or a failure to reach it (status 0). */
 export class SharedStateError extends Error {
@@ -74,9 +77,50 @@ function isPlainObject(value) {
   return proto === Object.prototype || proto === null;
 }
 
-/** A list section after `{added, updated, removed}`; unchanged items keep their refs. */
+const listIndexes = new WeakMap(); // list -> Map(String(id) -> position), built lazily
+
+function indexOf(list) {
+  let index = listIndexes.get(list);
+  if (index === undefined) {
+    index = new Map();
+    for (let i = 0; i < list.length; i++) index.set(String(list[i]?.id), i);
+    listIndexes.set(list, index);
+  }
+  return index;
+}
+
+/** A list section after `{added, updated, removed}`; unchanged items keep their refs.
+ * Ids compare as strings (the service's keys: 1 and "1" are one item). New items go
+ * first in `conversations` (LibreChat lists the newest first), last elsewhere. */
 function patchList(list, change, addAtFront) {
   const old = Array.isArray(list) ? list : [];
+  if (change.removed.length === 0) {
+    // The common case, in place: the positions come from an index kept per list.
+    const index = indexOf(old);
+    let copy = null;
+    const fresh = new Map();
+    for (const item of [...change.updated, ...change.added]) {
+      const key = String(item.id);
+      const at = index.get(key);
+      if (at === undefined) {
+        fresh.set(key, item);
+        continue;
+      }
+      const current = (copy ?? old)[at];
+      const merged = replaceEqualDeep(current, item);
+      if (merged !== current) {
+        copy ??= old.slice();
+        copy[at] = merged;
+      }
+    }
+    if (fresh.size === 0) {
+      if (copy === null) return old;
+      listIndexes.set(copy, index); // same ids at the same positions
+      return copy;
+    }
+    const base = copy ?? old;
+    return addAtFront ? [...fresh.values(), ...base] : [...base, ...fresh.values()];
+  }
   const removed = new Set(change.removed.map(String));
   const incoming = new Map();
   for (const item of [...change.updated, ...change.added]) incoming.set(String(item.id), item);
@@ -226,6 +270,28 @@ function validChanged(event) {
 
 // --- Small helpers ----------------------------------------------------------------------
 
+/** The body as text, refusing more than `limit` bytes (a hostile or broken answer). */
+async function readBounded(response, limit) {
+  const declared = Number(response.headers?.get?.("Content-Length"));
+  if (declared > limit) throw new RangeError("body too large");
+  if (!response.body?.getReader) return response.text();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      reader.cancel().catch(() => {});
+      throw new RangeError("body too large");
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
 function randomKey() {
   const crypto = globalThis.crypto;
   // randomUUID exists only in secure contexts (https, localhost); getRandomValues everywhere.
@@ -274,10 +340,17 @@ export function createSharedStateClient(options = {}) {
   const sections = Array.isArray(options.sections) && options.sections.length > 0
     ? [...new Set(options.sections.map(String))].sort()
     : null;
+  for (const name of sections ?? []) {
+    if (!SECTIONS.includes(name)) {
+      throw new TypeError(`createSharedStateClient: unknown section ${JSON.stringify(name)}; known: ${SECTIONS.join(", ")}`);
+    }
+  }
   const live = options.live !== false;
   const pollIntervalMs = Math.max(50, Number(options.pollIntervalMs ?? 5000) || 5000);
   const retryCapMs = Number(options.retryCapMs ?? RETRY_CAP_MS);
   const healthyAfterMs = Number(options.healthyAfterMs ?? HEALTHY_AFTER_MS);
+  const requestTimeoutMs = Number(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+  const streamSilenceMs = Number(options.streamSilenceMs ?? STREAM_SILENCE_MS);
   const random = options.random ?? Math.random;
   const timers = {
     set: options.setTimeout ?? globalThis.setTimeout.bind(globalThis),
@@ -499,8 +572,31 @@ export function createSharedStateClient(options = {}) {
 
   async function request(method, path, { body, headers = {}, conditional = method === "GET" } = {}) {
     if (closed) throw abortError();
+    const attempt = (controller, isTimedOut) =>
+      requestOnce(method, path, { body, headers, conditional }, controller, isTimedOut);
     const controller = new AbortController();
     controllers.add(controller);
+    let timedOut = false;
+    // The real clock, not the injected one: a deadline is not part of the live schedule.
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, requestTimeoutMs);
+    try {
+      return await attempt(controller, () => timedOut);
+    } finally {
+      clearTimeout(deadline);
+      controllers.delete(controller);
+    }
+  }
+
+  function timeoutError() {
+    return new SharedStateError(`The service did not answer within ${requestTimeoutMs} ms.`, {
+      code: "timeout",
+    });
+  }
+
+  async function requestOnce(method, path, { body, headers, conditional }, controller, isTimedOut) {
     const cached = conditional ? etags.get(path) : undefined;
     const sent = { Accept: "application/json", ...(await authHeaders()), ...headers };
     if (cached) sent["If-None-Match"] = cached.etag;
@@ -516,11 +612,10 @@ export function createSharedStateClient(options = {}) {
       });
     } catch (error) {
       if (closed) throw abortError();
+      if (isTimedOut()) throw timeoutError();
       throw new SharedStateError("The shared-state service could not be reached.", {
         code: "network_error", cause: error,
       });
-    } finally {
-      controllers.delete(controller);
     }
     if (response.status === 304 && cached) {
       if (path === SETTINGS_PATH) settingsEtagCurrent = true;
@@ -531,12 +626,13 @@ export function createSharedStateClient(options = {}) {
     let parsed;
     let text = "";
     try {
-      text = await response.text();
+      text = await readBounded(response, MAX_BODY_BYTES);
       parsed = text === "" ? undefined : JSON.parse(text);
     } catch (error) {
       if (closed) throw abortError();
+      if (isTimedOut()) throw timeoutError();
       throw new SharedStateError(
-        `The service answered ${response.status} with a body that is not JSON.`,
+        `The service answered ${response.status} with a body that is not JSON, or too large.`,
         { status: response.status, code: "invalid_response", cause: error },
       );
     }
@@ -805,6 +901,8 @@ export function createSharedStateClient(options = {}) {
     };
     let openedAt = null;
     let gotEvent = false;
+    let watchdog = null;
+    let silent = false;
     const headers = { Accept: "text/event-stream" };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (fresh && status.lastEventId !== null) headers["Last-Event-ID"] = String(status.lastEventId);
@@ -842,9 +940,18 @@ export function createSharedStateClient(options = {}) {
         });
         const decoder = new TextDecoder();
         const reader = response.body.getReader();
+        // A half-open connection delivers nothing, not even the heartbeats: after
+        // `streamSilenceMs` of silence the stream is given up and reconnected.
+        const watch = () => timers.set(() => {
+          silent = true;
+          controller.abort();
+        }, streamSilenceMs);
+        watchdog = watch();
         for (;;) {
           const { value, done } = await reader.read();
           if (done || stopped) break;
+          timers.clear(watchdog);
+          watchdog = watch();
           parser.push(decoder.decode(value, { stream: true }));
         }
         parser.end();
@@ -853,11 +960,14 @@ export function createSharedStateClient(options = {}) {
         }
       } catch (caught) {
         if (stopped || closed) return;
-        error = caught instanceof SharedStateError
+        error = silent
+          ? new SharedStateError(`The event stream was silent for ${streamSilenceMs} ms.`, { code: "stream_silent" })
+          : caught instanceof SharedStateError
           ? caught
           : new SharedStateError("The event stream was interrupted.", { code: "network_error", cause: caught });
         controller.abort();
       } finally {
+        if (watchdog !== null) timers.clear(watchdog);
         controllers.delete(controller);
         if (!stopped && !closed) connectionEnded(openedAt, gotEvent, error, unavailable);
       }
@@ -932,13 +1042,10 @@ export function createSharedStateClient(options = {}) {
     listen(win, "focus", () => revalidate());
     listen(win, "online", () => {
       failures = 0;
-      if (leading && !paused) {
-        stopStream();
-        connect();
-      }
       revalidate();
     });
     listen(win, "offline", () => {
+      if (status.connection === "live") return; // the stream says for itself when it breaks
       setStatus({ connection: "offline" });
       emit();
     });

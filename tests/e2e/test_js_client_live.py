@@ -3,7 +3,8 @@
 `node clients/js/test/live/client-live.mjs` runs the real client (Node's fetch, the
 fetch-streaming event reader): reads with ETags, a 404, a write the simulator records,
 a 412 from a stale If-Match, a change made in the simulator arriving through the stream,
-and `close()`, after which the process must exit by itself.
+and `close()`, after which the process must exit by itself; and, against a service with
+an API token, the stream read with fetch and an Authorization header.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Service
+from shared_state.simulator import SimulatorServers
+from tests.e2e.conftest import Service, run_service, sidecar_settings
 
-SCRIPT = Path(__file__).resolve().parents[2] / "clients/js/test/live/client-live.mjs"
+LIVE = Path(__file__).resolve().parents[2] / "clients/js/test/live"
+SCRIPT = LIVE / "client-live.mjs"
+TOKEN_SCRIPT = LIVE / "token-live.mjs"
+TOKEN = "js-live-token-0123456789"
 NODE = shutil.which("node")
 
 
@@ -32,10 +37,10 @@ def _node_or_skip() -> str:
     return NODE
 
 
-async def _run_client(*args: str) -> tuple[int, list[dict[str, Any]], str]:
+async def _run_client(*args: str, script: Path = SCRIPT) -> tuple[int, list[dict[str, Any]], str]:
     process = await asyncio.create_subprocess_exec(
         _node_or_skip(),
-        str(SCRIPT),
+        str(script),
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -92,3 +97,18 @@ async def test_js_client_reads_writes_and_follows_the_live_service(
     assert change["lastEventId"] == (await service.get("")).json()["version"]
 
     assert by_step["closed"] == {"connection": "closed"}
+
+
+async def test_js_client_streams_with_a_token(sims: SimulatorServers) -> None:
+    """With SHARED_STATE_API_TOKEN set, the client streams (fetch with Authorization) and
+    reads with its token; without it, a read rejects with 401 `unauthorized`."""
+    settings = sidecar_settings(sims, SHARED_STATE_API_TOKEN=TOKEN)
+    async with run_service(settings) as running:
+        await running.runtime.synchronizer.sync()
+        code, steps, stderr = await _run_client(running.url, TOKEN, script=TOKEN_SCRIPT)
+    assert code == 0, stderr
+    assert TOKEN not in stderr
+    [result] = steps
+    assert result["version"] >= 1
+    assert result["username"]
+    assert result["refused"] == {"status": 401, "code": "unauthorized"}

@@ -16,6 +16,9 @@ function timedClient(service, timers, options = {}) {
   });
 }
 
+/** A reconnect timer: neither the 5 s poll nor the 45 s silence watchdog. */
+const isReconnect = (timer) => timer.ms !== 5000 && timer.ms !== 45000;
+
 test("one event stream per client, whatever the number of listeners", async () => {
   const service = new FakeService();
   const client = createSharedStateClient({ fetch: service.fetch, EventSource: null });
@@ -70,21 +73,21 @@ test("failed connections back off exponentially up to the cap, and a healthy one
   client.subscribe(() => {});
   const delays = [];
   for (let i = 0; i < 6; i++) {
-    await until(() => [...timers.pending.values()].some((t) => t.ms !== 5000), `reconnect ${i}`);
-    const reconnect = [...timers.pending.entries()].find(([, t]) => t.ms !== 5000);
+    await until(() => [...timers.pending.values()].some((t) => isReconnect(t)), `reconnect ${i}`);
+    const reconnect = [...timers.pending.entries()].find(([, t]) => isReconnect(t));
     delays.push(reconnect[1].ms);
     timers.pending.delete(reconnect[0]);
     reconnect[1].fn();
   }
   // base 1000 ms (no retry: seen yet): 2000, 4000, then the 8000 cap
   assert.deepEqual(delays, [1999, 3999, 7999, 7999, 7999, 7999]);
-  await until(() => [...timers.pending.values()].some((t) => t.ms !== 5000));
+  await until(() => [...timers.pending.values()].some((t) => isReconnect(t)));
   assert.equal(client.getStatus().error.code, "not_ready");
   assert.equal(client.getStatus().connection, "polling");
   assert.equal(client.getStatus().stale, false, "polling works: the state is current");
   service.streamAnswer = null;
   const healthy = service.nextStream();
-  const reconnect = [...timers.pending.entries()].find(([, t]) => t.ms !== 5000);
+  const reconnect = [...timers.pending.entries()].find(([, t]) => isReconnect(t));
   timers.pending.delete(reconnect[0]);
   reconnect[1].fn();
   const stream = await healthy;
@@ -92,8 +95,8 @@ test("failed connections back off exponentially up to the cap, and a healthy one
   await until(() => client.getStatus().connection === "live");
   assert.equal(client.getStatus().error, null, "cleared when live");
   stream.end();
-  await until(() => [...timers.pending.values()].some((t) => t.ms !== 5000));
-  const after = [...timers.pending.values()].find((t) => t.ms !== 5000);
+  await until(() => [...timers.pending.values()].some((t) => isReconnect(t)));
+  const after = [...timers.pending.values()].find((t) => isReconnect(t));
   assert.equal(after.ms, 2999, "back to the first window (retry: 3000 now known)");
   client.close();
 });
@@ -237,8 +240,49 @@ test("coming back online reconnects at once instead of waiting out the back-off"
   const next = service.nextStream();
   win.dispatchEvent(new Event("online"));
   assert.equal((await next).request.headers.get("Last-Event-ID"), "1");
-  assert.equal(timers.pending.size, 0, "the back-off timer was cancelled");
+  assert.deepEqual(timers.delays(), [45000], "the back-off timer was cancelled (the silence watchdog is on)");
   client.close();
+});
+
+test("a silent stream (no bytes, not even heartbeats) is given up and reconnected", async () => {
+  const service = new FakeService();
+  const timers = new ManualTimers();
+  const client = timedClient(service, timers, { streamSilenceMs: 45000 });
+  client.subscribe(() => {});
+  const stream = await service.nextStream();
+  stream.send("snapshot", snapshotEvent(service.state));
+  await until(() => client.getSnapshot() !== null);
+  await until(() => timers.delays().includes(45000));
+  const next = service.nextStream();
+  timers.advance(45000);
+  await until(() => stream.closed, "the silent stream aborted");
+  await until(() => timers.delays().some((ms) => ms !== 45000), "a reconnect scheduled");
+  assert.equal(client.getStatus().error.code, "stream_silent");
+  timers.advance(30000);
+  assert.equal((await next).request.headers.get("Last-Event-ID"), "1");
+  client.close();
+});
+
+test("a read that gets no answer times out with code timeout", async () => {
+  const client = createSharedStateClient({ live: false, requestTimeoutMs: 50, fetch: (url, init) => new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")))) });
+  const error = await client.getState().catch((e) => e);
+  assert.equal(error.code, "timeout");
+  assert.equal(error.status, 0);
+  client.close();
+});
+
+test("an answer larger than the bound is refused", async () => {
+  const huge = new ReadableStream({
+    pull(controller) { controller.enqueue(new Uint8Array(1024 * 1024).fill(32)); },
+  });
+  const client = createSharedStateClient({ live: false, fetch: async () => new Response(huge, { status: 200 }) });
+  const error = await client.getState().catch((e) => e);
+  assert.equal(error.code, "invalid_response");
+  client.close();
+});
+
+test("an unknown section name is refused at creation", () => {
+  assert.throws(() => createSharedStateClient({ fetch: async () => {}, sections: ["settings", "secrets"] }), /unknown section "secrets"/);
 });
 
 test("live: false opens no stream and no timers; reads still feed the store", async () => {

@@ -52,6 +52,23 @@ async def test_client_js_is_the_repository_file_as_javascript(closed_service: Se
     assert re.fullmatch(r'"[0-9a-f]{32}"', response.headers["etag"])
 
 
+async def test_react_js_is_served_and_its_client_import_resolves_beside_it(
+    closed_service: Service,
+) -> None:
+    """`react.js` is `clients/js/react.js`; the client it imports by a relative URL
+    resolves, from where it is served, to the served `client.js` (no token either)."""
+    response = await closed_service.client.get("/api/shared-state/react.js")
+
+    assert response.status_code == 200
+    assert response.content == (ROOT / "clients" / "js" / "react.js").read_bytes()
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    relative = set(re.findall(r'from\s+"(\.[^"]+)"', response.text))
+    assert relative == {"./client.js"}
+    resolved = response.url.join("./client.js")
+    assert resolved.path == CLIENT_JS
+    assert (await closed_service.client.get(resolved)).status_code == 200
+
+
 async def test_a_matching_if_none_match_answers_304_without_a_body(
     closed_service: Service,
 ) -> None:

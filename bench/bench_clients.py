@@ -199,7 +199,12 @@ async def run_display_bench() -> None:
     print(_figure("Python SSE reader (httpx)", reader_ms))
     print(_figure("dashboard in Chromium", dashboard_ms))
     ratio = statistics.median(dashboard_ms) / statistics.median(reader_ms)
+    gaps = [shown - read for shown, read in zip(dashboard_ms, reader_ms, strict=True)]
     print(f"  dashboard / reader (medians): {ratio:.2f}x")
+    print(
+        f"  dashboard - reader, per change: median {statistics.median(gaps):+.1f} ms "
+        f"(min {min(gaps):+.1f} to {max(gaps):+.1f})"
+    )
 
 
 def main() -> None:

@@ -114,10 +114,12 @@ class Demo:
         answer: dict[str, Any] = (await self.service.post("/sync")).json()
         return answer
 
-    async def reset(self) -> None:
-        """The simulators' seed data again, no faults, and the service synced to it."""
-        await self.anythingllm.post("/_sim/reset")
-        await self.librechat.post("/_sim/reset")
+    async def clear_faults(self) -> None:
+        """Both simulators answering and accepting writes again, and the service synced.
+        (Not `/_sim/reset`: it ends the service's upstream sessions, and LibreChat's
+        logins are rate-limited.)"""
+        for simulator in (self.anythingllm, self.librechat):
+            await simulator.put("/_sim/fault", json={"reads": "ok", "writes": "ok"})
         await self.sync()
 
 

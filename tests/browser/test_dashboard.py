@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, Request, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, expect
 
 from tests.browser.conftest import ARTIFACTS, ROOT, Demo, native_settings
 from tests.e2e.conftest import run_service
@@ -25,6 +25,7 @@ TIMEOUT_MS = 10_000  # generous: two cores shared with other work
 expect.set_options(timeout=TIMEOUT_MS)
 
 TOKEN_KEY = "shared-state:api-token"
+ANSWERED_ERROR = re.compile(r"Failed to load resource: the server responded with a status of")
 FORM_CONTROLS = {
     "llm-provider",
     "llm-model",
@@ -42,6 +43,7 @@ class Tab:
     context: BrowserContext
     page: Page
     requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors
 
     def streams(self) -> list[str]:
         return [url for url in self.requests if "/api/shared-state/events" in url]
@@ -58,22 +60,31 @@ async def open_tab(browser: Browser, origin: str, **options: Any) -> Tab:
         tab.requests.append(request.url)
 
     context.on("request", record)
+    tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
+
+    def console(message: ConsoleMessage) -> None:
+        # An error answer the test provoked (a 422, a 502) is logged by the browser too.
+        if message.type == "error" and not ANSWERED_ERROR.match(message.text):
+            tab.errors.append(message.text)
+
+    tab.page.on("console", console)
     return tab
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def tab(browser: Browser, demo: Demo) -> AsyncIterator[Tab]:
     """A fresh context (no storage shared with other tests), the dashboard loaded and
-    showing the state; the simulators are put back to their seed data afterwards."""
+    showing the state; the simulators' faults are cleared afterwards."""
     opened = await open_tab(browser, demo.service.url, viewport={"width": 1280, "height": 900})
     await opened.page.goto("/")
     await expect(opened.page.locator("#connection")).to_have_text("Live")
     try:
         yield opened
         assert opened.foreign(demo.service.url) == []  # nothing left the service's origin
+        assert opened.errors == []  # no script error, no CSP refusal, no failed load
     finally:
         await opened.context.close()
-        await demo.reset()
+        await demo.clear_faults()
 
 
 async def test_the_dashboard_shows_the_merged_state(tab: Tab, demo: Demo) -> None:
@@ -169,23 +180,25 @@ async def test_two_tabs_share_one_event_stream(browser: Browser, demo: Demo) -> 
         assert tabs.foreign(demo.service.url) == []
     finally:
         await tabs.context.close()
-        await demo.reset()
+        await demo.clear_faults()
 
 
 async def test_a_failed_write_shows_each_upstreams_result(tab: Tab, demo: Demo) -> None:
     """LibreChat refusing writes: the form says the write failed and lists what happened
     on each upstream; the settings shown stay as they were."""
     page = tab.page
+    model = (await demo.service.get("/settings")).json()["llm"]["model"]
     await demo.librechat.put("/_sim/fault", json={"writes": "fail"})
     await page.get_by_label("Model", exact=True).fill("gpt-4.1")
     await page.get_by_role("button", name="Save LLM settings").click()
 
     result = page.locator("#llm-result")
-    await expect(result).to_contain_text("Not saved")
+    await expect(result).to_contain_text("Not saved: The write failed on librechat")
     await expect(result.locator('tr[data-upstream="librechat"]')).to_contain_text("failed")
     await expect(result.locator('tr[data-upstream="anythingllm"]')).to_contain_text("rolled_back")
-    await expect(page.locator("#settings")).to_contain_text("gpt-4o")
+    await expect(page.locator("#settings")).to_contain_text(model)
     await expect(page.locator("#settings")).not_to_contain_text("gpt-4.1")
+    assert (await demo.service.get("/settings")).json()["llm"]["model"] == model
 
 
 async def test_invalid_values_are_shown_beside_their_fields(tab: Tab) -> None:

@@ -210,3 +210,18 @@ test("replaceEqualDeep returns the previous value when deep-equal and shares equ
   assert.deepEqual(next.c, { d: 4 });
   assert.notEqual(replaceEqualDeep({ a: 1 }, { a: 1, b: undefined }), undefined);
 });
+
+test("with sections, a refetched whole state keeps only those sections", async () => {
+  const service = new FakeService();
+  const { client, stream } = await liveClient(service, { sections: ["workspaces"] });
+  stream.send("snapshot", snapshotEvent({ version: 1, syncTimestamp: null, workspaces: service.state.workspaces }));
+  await until(() => client.getSnapshot() !== null);
+  service.change((s) => { s.workspaces.push({ id: 3, name: "New", slug: "new" }); });
+  const refetch = service.nextRequest("/api/shared-state");
+  stream.send("changed", { type: "changed", version: 3, previousVersion: 2, timestamp: "t", changes: { workspaces: "garbage" } });
+  await refetch;
+  await until(() => client.getSnapshot().version === 2);
+  assert.deepEqual(Object.keys(client.getSnapshot()).sort(), ["syncTimestamp", "version", "workspaces"]);
+  assert.equal(client.getSnapshot().workspaces.length, 3);
+  client.close();
+});

@@ -458,16 +458,19 @@ export function createSharedStateClient(options = {}) {
     recompute();
   }
 
-  /** Takes a whole state from the service (a snapshot, a poll, a refetch). */
-  function takeState(state, version = state?.version) {
+  /** Takes a whole state from the service. A stream's snapshot and a poll say what
+   * the service holds now (also a lower version: a service restarted without its
+   * snapshot file counts again from 1); a read's answer may be overtaken by the
+   * stream's events, so an older one is dropped. */
+  function takeState(state, version = state?.version, { authoritative = false } = {}) {
     const picked = pickSections(state);
     if (!picked || !isVersion(version)) return false;
-    if (fresh && confirmed && isVersion(confirmed.version) && version < confirmed.version) {
+    if (!authoritative && fresh && isVersion(confirmed?.version) && version < confirmed.version) {
       return false; // an older answer arriving late
     }
     setConfirmed(replaceEqualDeep(confirmed, picked));
     fresh = true;
-    setStatus({ lastEventId: Math.max(version, status.lastEventId ?? 0) });
+    setStatus({ lastEventId: authoritative ? version : Math.max(version, status.lastEventId ?? 0) });
     return true;
   }
 
@@ -476,7 +479,7 @@ export function createSharedStateClient(options = {}) {
     if (!isPlainObject(event)) return false;
     if (event.type === "snapshot") {
       if (!validSnapshot(event)) return false;
-      if (!takeState(event.state, event.version)) return false;
+      if (!takeState(event.state, event.version, { authoritative: true })) return false;
     } else if (event.type === "changed") {
       if (!validChanged(event)) {
         requestRefetch();
@@ -1004,7 +1007,7 @@ export function createSharedStateClient(options = {}) {
       const answer = await request("GET", API);
       if (!polling || closed) return;
       const before = confirmed;
-      takeState(answer.body);
+      takeState(answer.body, answer.body?.version, { authoritative: true });
       if (sharing && confirmed !== before) post({ t: "state", state: confirmed });
       pollOk = true;
       setStatus({ connection: "polling" });
@@ -1174,7 +1177,7 @@ export function createSharedStateClient(options = {}) {
       case "state":
         if (!leading && (message.to === undefined || message.to === tabId) &&
           isPlainObject(message.state)) {
-          if (takeState(message.state)) emit();
+          if (takeState(message.state, message.state.version, { authoritative: true })) emit();
         }
         break;
       case "event":

@@ -210,3 +210,34 @@ test("replaceEqualDeep returns the previous value when deep-equal and shares equ
   assert.deepEqual(next.c, { d: 4 });
   assert.notEqual(replaceEqualDeep({ a: 1 }, { a: 1, b: undefined }), undefined);
 });
+
+test("with sections, a refetched whole state keeps only those sections", async () => {
+  const service = new FakeService();
+  const { client, stream } = await liveClient(service, { sections: ["workspaces"] });
+  stream.send("snapshot", snapshotEvent({ version: 1, syncTimestamp: null, workspaces: service.state.workspaces }));
+  await until(() => client.getSnapshot() !== null);
+  service.change((s) => { s.workspaces.push({ id: 3, name: "New", slug: "new" }); });
+  const refetch = service.nextRequest("/api/shared-state");
+  stream.send("changed", { type: "changed", version: 3, previousVersion: 2, timestamp: "t", changes: { workspaces: "garbage" } });
+  await refetch;
+  await until(() => client.getSnapshot().version === 2);
+  assert.deepEqual(Object.keys(client.getSnapshot()).sort(), ["syncTimestamp", "version", "workspaces"]);
+  assert.equal(client.getSnapshot().workspaces.length, 3);
+  client.close();
+});
+
+test("a snapshot with a lower version (a service restarted without its snapshot file) is taken", async () => {
+  const service = new FakeService(makeState({ version: 57 }));
+  const { client, stream } = await liveClient(service);
+  stream.send("snapshot", snapshotEvent(service.state));
+  await until(() => client.getSnapshot()?.version === 57);
+  const restarted = makeState({ version: 2 });
+  restarted.settings.llm.model = "after-restart";
+  stream.send("snapshot", snapshotEvent(restarted));
+  await until(() => client.getSnapshot().version === 2, "the restarted service's state");
+  assert.equal(client.getStatus().lastEventId, 2, "the cursor follows the service");
+  stream.send("changed", { type: "changed", version: 3, previousVersion: 2, timestamp: "t", changes: { settings: { ...restarted.settings, ui: { theme: "light", fontSize: "small" } } } });
+  await until(() => client.getSnapshot().version === 3);
+  assert.equal(client.getSnapshot().settings.llm.model, "after-restart");
+  client.close();
+});

@@ -87,6 +87,19 @@ test("a late follower gets the state from the leader, and a follower seeing a ga
   const b = tab(service, hub, locks);
   await until(() => b.client.getSnapshot()?.version === 1, "the leader answered hello");
   assert.equal(service.requests.filter((r) => r.path === API).length, 0, "no read needed");
+  // Messages on the channel are input too: unknown ones are ignored, and an event
+  // over a gap is not applied: the follower reads the state itself.
+  const stranger = new hub.BroadcastChannel("shared-state::*");
+  stranger.postMessage({ t: "surprise", from: "x" });
+  stranger.postMessage("not an object");
+  service.change((s) => { s.settings.llm.model = "missed"; });
+  const refetch = service.nextRequest(API);
+  stranger.postMessage({ t: "event", from: "x", event: service.change((s) => { s.settings.llm.model = "gap"; }) });
+  await refetch;
+  await until(() => b.client.getSnapshot().version === 3, "the follower refetched");
+  assert.equal(b.client.getSnapshot().settings.llm.model, "gap");
+  assert.equal(a.client.getSnapshot().version, 1, "the leader ignores events from the channel");
+  stranger.close();
   b.client.close();
   a.client.close();
 });

@@ -149,6 +149,25 @@ test("different sections or base URLs get clients of their own", async () => {
   for (const client of Object.values(seen)) assert.equal(client.getStatus().connection, "closed");
 });
 
+test("new options move the component to another client and close the one it left", async () => {
+  const service = new FakeService();
+  let client = null;
+  function Reader({ baseUrl }) {
+    client = useSharedState({ ...optionsFor(service), baseUrl }).client;
+    return null;
+  }
+  const view = await render(h(Reader, { baseUrl: "http://one.test" }));
+  const first = client;
+  assert.notEqual(first.getStatus().connection, "closed");
+  await view.rerender(h(Reader, { baseUrl: "http://two.test/" }));
+  assert.notEqual(client, first);
+  assert.equal(first.getStatus().connection, "closed");
+  assert.notEqual(client.getStatus().connection, "closed");
+  assert.ok(service.requests.some((request) => request.url.startsWith("http://two.test/api/shared-state/events")));
+  await view.unmount();
+  assert.equal(client.getStatus().connection, "closed");
+});
+
 test("under StrictMode the double effects keep one open client", async () => {
   const service = new FakeService();
   const clients = new Set();

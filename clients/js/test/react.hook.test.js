@@ -152,6 +152,23 @@ test("a selector consumer re-renders only when its slice changes, with an inline
   await view.unmount();
 });
 
+test("an inline selector that builds a new object each call neither loops nor warns", async () => {
+  const store = createFakeStore({ state: makeState() });
+  let renders = 0;
+  function Summary() {
+    const { state } = useSharedState({ client: store, select: (s) => ({ model: s.settings.llm.model, count: s.workspaces.length }) });
+    renders += 1;
+    return h("span", null, `${state.model}/${state.count}`);
+  }
+  const view = await render(h(Summary));
+  assert.equal(view.text(), "gpt-4o/2");
+  assert.equal(renders, 1);
+  await act(async () => store.set(makeState({ version: 2, workspaces: [] })));
+  assert.equal(view.text(), "gpt-4o/0");
+  assert.equal(renders, 2);
+  await view.unmount();
+});
+
 test("isEqual keeps a derived slice, so a new but equal object does not re-render", async () => {
   const store = createFakeStore({ state: makeState() });
   const renders = [];

@@ -201,6 +201,7 @@ const RENDERERS = [
 function render() {
   if (!client) return;
   renderConnection(client.getStatus());
+  if (!client) return; // a 401: the token form took over
   const state = client.getSnapshot();
   if (!state) return;
   $("dashboard").hidden = false;

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared_state.domain.models import LlmValues, UiValues, UpstreamSnapshot
+from shared_state.domain.models import (
+    LlmValues,
+    SourceName,
+    UiValues,
+    UpstreamSnapshot,
+    WritableSection,
+)
 from shared_state.domain.propagation import (
     FIELDS,
     NO_BASE,
@@ -24,6 +30,7 @@ from shared_state.domain.propagation import (
     settle,
 )
 
+Stores = dict[SourceName, dict[WritableSection, frozenset[str]]]
 POLICIES: tuple[ConflictPolicy, ...] = ("anythingllm", "librechat", "manual")
 
 # A few values, so that draws often coincide (equal values, a value equal to the base).
@@ -135,11 +142,11 @@ def test_the_pair_is_one_value_and_only_complete_pairs_are_written() -> None:
 
 def test_fields_propagate_only_where_both_upstreams_store_them() -> None:
     """Native AnythingLLM stores only the pair; `ui` needs two stores, which no pair has."""
-    native = {
+    native: Stores = {
         "anythingllm": {"llm": frozenset({"provider", "model"})},
         "librechat": {"llm": frozenset({"provider", "model", "temperature", "max_tokens"})},
     }
-    bizzy = {
+    bizzy: Stores = {
         "anythingllm": {"llm": frozenset({"provider", "model", "temperature", "max_tokens"})},
         "librechat": {
             "llm": frozenset({"provider", "model", "temperature", "max_tokens"}),

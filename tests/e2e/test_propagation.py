@@ -6,6 +6,7 @@ counted in the simulators' write logs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from shared_state import Settings
 from shared_state.simulator import SimulatorServers
+from shared_state.simulator.world import Flavour
 from tests.e2e.conftest import Service, run_service, sidecar_settings
 from tests.e2e.test_native_e2e import native_settings
 
@@ -89,14 +91,26 @@ class World:
         return counts
 
 
-@pytest.fixture(params=["native", "bizzy"])
-async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
+@asynccontextmanager
+async def simulated(flavour: Flavour) -> AsyncIterator[World]:
     async with (
-        SimulatorServers(flavour=request.param) as sims,
+        SimulatorServers(flavour=flavour) as sims,
         httpx.AsyncClient(base_url=sims.anythingllm_url) as anythingllm,
         httpx.AsyncClient(base_url=sims.librechat_url) as librechat,
     ):
         yield World(sims, anythingllm, librechat)
+
+
+@pytest.fixture(params=["native", "bizzy"])
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    async with simulated(request.param) as both:
+        yield both
+
+
+@pytest.fixture
+async def native_world() -> AsyncIterator[World]:
+    async with simulated("native") as both:
+        yield both
 
 
 async def synced(service: Service) -> dict[str, Any]:
@@ -337,3 +351,43 @@ async def test_with_propagation_off_nothing_is_written(world: World) -> None:
             "conflicts": [],
             "unwritable": [],
         }
+
+
+async def test_an_endpoint_anythingllm_cannot_express_is_reported(native_world: World) -> None:
+    """The other direction: a LibreChat endpoint with no AnythingLLM provider (native; the
+    bizzy AnythingLLM stores any provider name)."""
+    world = native_world
+    async with run_service(world.settings()) as service:
+        await synced(service)
+        before = await world.settings_writes()
+        patched = await world.librechat.patch(
+            "/_sim/presets/preset-default", json={"endpoint": "agents", "model": "agent_x"}
+        )
+        patched.raise_for_status()
+
+        await synced(service)
+
+        assert await world.settings_writes() == before
+        assert await world.anythingllm_model() == "gpt-4o"
+        [unwritable] = (await propagation(service))["unwritable"]
+        assert unwritable["from"] == "librechat"
+        assert unwritable["value"] == {"provider": "agents", "model": "agent_x"}
+
+
+async def test_temperature_propagates_where_both_store_it(world: World) -> None:
+    """The bizzy flavours both store temperature: it propagates on its own; natively only
+    the pair does (AnythingLLM has no global temperature)."""
+    async with run_service(world.settings()) as service:
+        await synced(service)
+        fields = (await propagation(service))["fields"]
+        if world.flavour == "native":
+            assert fields == ["provider+model"]
+            return
+        assert fields == ["provider+model", "temperature", "maxTokens"]
+        await world.anythingllm.patch("/_sim/settings", json={"Temperature": 0.3})
+
+        await synced(service)
+
+        settings = (await world.librechat.get("/_sim/state")).json()["settings"]
+        assert settings["defaultTemperature"] == 0.3
+        assert settings["defaultModelId"] == "openai/gpt-4o"

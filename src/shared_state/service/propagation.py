@@ -104,11 +104,9 @@ class Propagator:
 
     @property
     def memory(self) -> PropagationMemory:
+        """Bases, open conflicts and the last propagation: held by the StateManager, which
+        writes them to the snapshot file with the state."""
         return self._manager.propagation_memory
-
-    @property
-    def unwritable(self) -> list[Unwritable]:
-        return list(self._unwritable.values())
 
     # --- after a sync ------------------------------------------------------------------
 
@@ -144,11 +142,11 @@ class Propagator:
                     self._unwritable.pop(field.name, None)
                     continue
                 log.info(
-                    "%s: both upstreams changed it (%s); policy %s: %s wins",
+                    "%s: both upstreams changed it (%s); policy %s: written to %s",
                     field.name,
                     _describe(values),
                     self.policy,
-                    self.policy,
+                    settled.target,
                 )
                 decision = settled
             conflicts.pop(field.name, None)

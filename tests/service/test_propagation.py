@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared_state.domain.models import LlmValues, UpstreamSnapshot, WritableSection
+from shared_state.domain.models import LlmValues, SourceName, UpstreamSnapshot, WritableSection
 from shared_state.domain.propagation import ConflictPolicy, Group
 from shared_state.errors import UpstreamUnavailable
 from shared_state.metrics import Metrics
@@ -88,8 +88,11 @@ class Service:
         return self.metrics.registry.get_sample_value(name, labels or {})
 
 
-def upstream(name: str, llm: LlmValues = GPT_4O, cls: type[FakeUpstream] = FakeUpstream) -> Any:
-    return cls(name, UpstreamSnapshot(llm=llm), stored_fields=LLM_FIELDS)  # type: ignore[arg-type]
+def upstream(
+    name: SourceName, llm: LlmValues = GPT_4O, cls: type[FakeUpstream] = FakeUpstream
+) -> FakeUpstream:
+    """A fake upstream storing every LLM field, holding `llm`."""
+    return cls(name, UpstreamSnapshot(llm=llm), stored_fields=LLM_FIELDS)
 
 
 def change(fake: FakeUpstream, **values: Any) -> None:

@@ -589,7 +589,7 @@ def user_json(world: AnythingLLMWorld) -> JSONObject:
 
 
 def _issue_jwt(world: AnythingLLMWorld, payload: JSONObject) -> str:
-    iat = int(time.time())
+    iat = int(time.time() + world.auth.token_clock_offset_s)
     ttl = world.auth.jwt_ttl_s
     exp = iat + (int(ttl) if float(ttl).is_integer() else ttl)
     return tokens.sign({**payload, "iat": iat, "exp": exp}, world.auth.jwt_secret)

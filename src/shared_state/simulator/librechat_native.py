@@ -219,7 +219,7 @@ def _lifetime(iat: int, ttl: float) -> int | float:
 def issue_access_token(world: LibreChatWorld) -> str:
     """Sign an access token for the user, valid `access_token_ttl_s`, and remember it."""
     auth, user = world.auth, world.user
-    iat = int(time.time())
+    iat = int(time.time() + auth.token_clock_offset_s)
     exp = _lifetime(iat, auth.access_token_ttl_s)
     payload = {
         "id": user.get("id"),

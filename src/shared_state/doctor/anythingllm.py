@@ -66,6 +66,7 @@ async def check_anythingllm(target: Target, settings: Settings, retry: RetryPoli
         return
     target.passed("credentials", f"AnythingLLM accepted the API key (GET {answer.path})")
     if target.flavour == "bizzy":
+        target.passed("version", "not told by the bizzy API")
         await read_sections(
             target,
             AnythingLLMBizzy(_api(target, retry)),

@@ -19,7 +19,7 @@ from shared_state.errors import UpstreamAuthError, UpstreamError
 
 KEY_FIX = (
     "set ANYTHINGLLM_API_KEY to a developer API key that AnythingLLM lists under "
-    "Settings → Developer API (or generate a new one there)"
+    "Settings → Tools → Developer API (or generate a new one there)"
 )
 
 

@@ -124,30 +124,30 @@ class Target:
         iat = issued_at(token)
         if iat is None:
             return False
-        self._clock(iat - received_at, f"the {what} it issued has iat")
+        self._clock(iat - received_at, f"the iat of the {what} it just issued")
         return True
 
     def clock_from_date(self, date: float | None, received_at: float) -> None:
         """The `clock` check from the `Date` header of an answer (1 s resolution)."""
         if date is None:
-            self.passed("clock", "not checked: no token issued and no Date header")
+            self.passed("clock", "not checked: no token issued here, and no Date header")
             return
-        self._clock(date - received_at, "its Date header says")
+        self._clock(date - received_at, "the Date header of its answer")
 
     def _clock(self, skew_s: float, source: str) -> None:
         if abs(skew_s) > MAX_SKEW_S:
             self.failed(
                 "clock",
-                f"{self.product}'s clock is {describe_skew(skew_s)} ({source} a time "
-                f"{abs(skew_s):.0f} s off; more than {MAX_SKEW_S:.0f} s fails)",
+                f"{self.product}'s clock is {describe_skew(skew_s)} ({source}; more than "
+                f"{MAX_SKEW_S:.0f} s fails)",
                 f"synchronise the clocks of this machine and {self.product}'s host (NTP): "
                 "skewed clocks make tokens look expired or not yet valid",
             )
         else:
             self.passed(
                 "clock",
-                f"agrees with this machine's within {MAX_SKEW_S:.0f} s "
-                f"({source} {describe_skew(skew_s)})",
+                f"agrees with this machine's: {abs(skew_s):.0f} s apart ({source}), "
+                f"within {MAX_SKEW_S:.0f} s",
             )
 
 

@@ -83,8 +83,7 @@ class Target:
         host = self.base_url.host
         port = self.base_url.port or (443 if self.base_url.scheme == "https" else 80)
         url_var = f"{self.prefix}_BASE_URL"
-        cause = _root_cause(exc)
-        text = f"{type(cause).__name__}: {cause}".lower()
+        text = _chain_text(exc).lower()
         if isinstance(exc.__cause__, httpx.TimeoutException):
             self.failed(
                 "reachable",
@@ -114,7 +113,7 @@ class Target:
         else:
             self.failed(
                 "reachable",
-                f"GET {self.shown_url}{path} failed: {exc.reason}",
+                f"{self.shown_url}: {exc.reason}",
                 f"check {url_var} and that {self.product} is running",
             )
 
@@ -151,13 +150,15 @@ class Target:
             )
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: BaseException = exc
-    while True:
-        nxt = seen.__cause__ or seen.__context__
-        if nxt is None or nxt is seen:
-            return seen
-        seen = nxt
+def _chain_text(exc: BaseException) -> str:
+    """Every message in the chain of causes, joined: where the words "refused" or "name
+    or service not known" are, depends on the transport."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 10:
+        parts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return " | ".join(parts)
 
 
 async def identify(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 
 from shared_state import cli
 from shared_state.config import Settings
+from shared_state.logs import UVICORN_LOGGERS
 from shared_state.simulator import (
     SIM_ANYTHINGLLM_API_KEY,
     SIM_ANYTHINGLLM_PASSWORD,
@@ -120,8 +123,17 @@ class Doctor:
 @pytest.fixture
 def doctor(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> Doctor:
-    return Doctor(monkeypatch, capsys, tmp_path)
+) -> Iterator[Doctor]:
+    """A `Doctor`; afterwards the logging that `cli.main` configured is undone, so that
+    later tests see the process's logging as it was."""
+    names = ["", "httpx", "apscheduler", *UVICORN_LOGGERS]
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(lg, lg.level, lg.handlers[:], lg.propagate) for lg in loggers]
+    yield Doctor(monkeypatch, capsys, tmp_path)
+    for logger, level, handlers, propagate in saved:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
 
 
 @pytest.fixture(params=["native", "bizzy"])

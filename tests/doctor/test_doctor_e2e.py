@@ -135,6 +135,32 @@ async def test_a_refused_anythingllm_key(doctor: Doctor, flavour: Flavour) -> No
     assert not [row for row in run.rows() if row[1:3] == ("anythingllm", "read settings")]
 
 
+async def test_anythingllm_login_refused(doctor: Doctor) -> None:
+    """A wrong ANYTHINGLLM_PASSWORD: the key passes, the login fails and names both
+    variables; the user is not read, the rest is."""
+    async with SimulatorServers(flavour="native") as sims:
+        run = await doctor(healthy_env(sims) | {"ANYTHINGLLM_PASSWORD": "not-the-password"})
+    assert run.code == 1
+    assert run.failed("anythingllm") == ["credentials"]
+    refused = [r[3] for r in run.rows() if r[1:3] == ("anythingllm", "credentials") and not r[0]]
+    assert "refused the login of ANYTHINGLLM_USERNAME 'ada'" in refused[0]
+    assert "fix: set ANYTHINGLLM_USERNAME and ANYTHINGLLM_PASSWORD" in refused[0]
+    assert "5 workspaces read" in run.line("anythingllm", "read workspaces")
+
+
+async def test_anythingllm_login_in_single_user_mode(doctor: Doctor) -> None:
+    """A login configured against a single-user instance: the fix is to drop it."""
+    world = World.seed()
+    world.anythingllm.auth.multi_user = False
+    async with SimulatorServers(world, flavour="native") as sims:
+        run = await doctor(healthy_env(sims))
+    assert run.code == 1
+    assert run.failed("anythingllm") == ["credentials"]
+    refused = [r[3] for r in run.rows() if r[1:3] == ("anythingllm", "credentials") and not r[0]]
+    assert "single-user mode" in refused[0]
+    assert "fix: unset ANYTHINGLLM_USERNAME and ANYTHINGLLM_PASSWORD" in refused[0]
+
+
 async def test_librechat_wrong_password(doctor: Doctor) -> None:
     """A wrong LIBRECHAT_PASSWORD is told apart from the other refusals."""
     async with SimulatorServers(flavour="native") as sims:

@@ -43,6 +43,7 @@ def test_a_redirect_keeps_its_path_but_not_its_query() -> None:
 
 
 def test_json_that_does_not_parse_is_not_json() -> None:
+    """A JSON content type on a body that does not parse is not JSON."""
     answer = read_answer(_response(200, '{"a":', "application/json"), "GET", "/x")
     assert answer.kind == "other"
 
@@ -53,6 +54,7 @@ def _jwt(claims: dict[str, object]) -> str:
 
 
 def test_issued_at_reads_the_claim_and_refuses_junk() -> None:
+    """`iat` is read from a JWT; a boolean, a malformed token or an opaque one give None."""
     assert issued_at(_jwt({"iat": 1_700_000_000})) == 1_700_000_000.0
     assert issued_at(_jwt({"iat": True})) is None
     assert issued_at("not.a.jwt") is None
@@ -60,6 +62,7 @@ def test_issued_at_reads_the_claim_and_refuses_junk() -> None:
 
 
 def test_date_header() -> None:
+    """An HTTP date is read as epoch seconds; anything else is None."""
     assert date_header("Wed, 21 Oct 2015 07:28:00 GMT") == 1445412480.0
     assert date_header("yesterday") is None
     assert date_header(None) is None
@@ -76,6 +79,7 @@ def test_redaction_blanks_secrets_and_jwts() -> None:
 
 
 def test_text_rendering_marks_and_fixes() -> None:
+    """One line per check, columns aligned, the fix after an arrow; one failure fails all."""
     report = Report(
         (
             Check("anythingllm", "reachable", True, "answered in 3 ms"),

@@ -4,7 +4,10 @@ that names it, with its fix."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
+from pathlib import Path
 
 from shared_state.simulator import (
     SECRET_CANARY,
@@ -198,6 +201,21 @@ async def test_librechat_login_rate_limit(doctor: Doctor) -> None:
     assert "login rate limit was hit (HTTP 429" in detail
     assert "wait 300 s before the next login" in detail  # "try again after 5 minutes."
     assert world.librechat.stats.logins == 1
+
+
+async def test_serves_login_budget_is_respected(doctor: Doctor, tmp_path: Path) -> None:
+    """When the sidecar's own login budget (beside the snapshot file) says to back off,
+    doctor does not log in to LibreChat at all, and says how long to wait."""
+    snapshot = tmp_path / "state.json"
+    budget = tmp_path / "state.json.librechat-logins"
+    budget.write_text(json.dumps({"loginTimes": [], "backoffUntil": time.time() + 120}))
+    world = World.seed()
+    async with SimulatorServers(world, flavour="native") as sims:
+        run = await doctor(healthy_env(sims) | {"SHARED_STATE_SNAPSHOT_PATH": str(snapshot)})
+    assert run.code == 1
+    assert run.failed("librechat") == ["credentials"]
+    assert "not tried: the sidecar's login budget" in run.line("librechat", "credentials")
+    assert world.librechat.stats.logins == 0
 
 
 async def test_flavour_mismatch_bizzy_configured_against_native(doctor: Doctor) -> None:

@@ -9,13 +9,15 @@ import base64
 import binascii
 import json
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from shared_state.adapters.http import JsonApi, RetryPolicy, parse_retry_after
-from shared_state.adapters.librechat_auth import LOGIN_PATH, StaticToken
+from shared_state.adapters.librechat_auth import LOGIN_PATH, LibreChatSession, StaticToken
 from shared_state.adapters.librechat_bizzy import LibreChatBizzy
 from shared_state.adapters.librechat_native import LibreChatNative
+from shared_state.app import login_budget_path
 from shared_state.config import ApiFlavour, Settings
 from shared_state.doctor.answers import Answer
 from shared_state.doctor.reads import read_sections
@@ -93,6 +95,8 @@ async def _credentials(target: Target, settings: Settings) -> tuple[str | None, 
     """The access token to read with: from one login, or LIBRECHAT_TOKEN. `None` when
     the credentials failed (the check says why)."""
     if settings.librechat_email is not None and settings.librechat_password is not None:
+        if _budget_says_wait(target, settings):
+            return None, None
         return await _log_in(
             target, settings.librechat_email, settings.librechat_password.get_secret_value()
         )
@@ -120,6 +124,32 @@ async def _credentials(target: Target, settings: Settings) -> tuple[str | None, 
         return None, None
     target.passed("credentials", "LibreChat accepted LIBRECHAT_TOKEN (GET /api/user)")
     return token, None
+
+
+def _budget_says_wait(target: Target, settings: Settings) -> bool:
+    """Whether `serve`'s login budget (kept beside the snapshot file) says no login may be
+    tried now: a back-off after a 429, or its logins of the last 5 minutes. Read only."""
+    path = login_budget_path(settings.snapshot_path)
+    if path is None or not path.exists():
+        return False
+    email, password = settings.librechat_email or "", settings.librechat_password
+    session = LibreChatSession(
+        target.api,
+        email=email,
+        password=password.get_secret_value() if password else "",
+        budget_path=path,
+    )
+    until = session.status.backoff_until
+    if until is None:
+        return False
+    wait_s = max(0.0, until.timestamp() - time.time())
+    target.failed(
+        "credentials",
+        f"not tried: the sidecar's login budget ({path.name}) allows no LibreChat login for "
+        f"another {wait_s:.0f} s (LibreChat rate-limited it, or it has used its logins)",
+        f"wait {wait_s:.0f} s and run doctor again",
+    )
+    return True
 
 
 def _bearer(token: str) -> dict[str, str]:

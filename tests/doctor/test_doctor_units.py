@@ -34,10 +34,13 @@ def test_an_html_login_form_is_seen() -> None:
 
 
 def test_a_redirect_keeps_its_path_but_not_its_query() -> None:
-    """A redirect's target is shown without its query (which may carry a state token)."""
-    response = httpx.Response(302, headers={"location": "https://sso.example/login?state=abc"})
+    """A redirect's target is shown without its query (which may carry a state token)
+    or user info."""
+    response = httpx.Response(
+        302, headers={"location": "https://u:pw@sso.example:8443/login?state=abc"}
+    )
     answer = read_answer(response, "GET", "/api/v1/auth")
-    assert answer.location == "https://sso.example/login"
+    assert answer.location == "https://sso.example:8443/login"
     assert answer.looks_like_login()
     assert "abc" not in answer.describe()
 

@@ -85,11 +85,11 @@ def read_answer(response: httpx.Response, method: str, path: str) -> Answer:
         shown = None
         if location:
             parts = urlsplit(location)
-            shown = (
-                shorten(parts.path or "/")
-                if not parts.netloc
-                else shorten(f"{parts.scheme}://{parts.netloc}{parts.path}")
-            )
+            # Never a query (it may carry a state token) nor user info.
+            origin = f"{parts.scheme}://{parts.hostname}" if parts.hostname else ""
+            if origin and parts.port:
+                origin += f":{parts.port}"
+            shown = shorten(f"{origin}{parts.path or '/'}")
         return Answer(method, path, status, "redirect", media_type, location=shown)
     text = response.content[:MAX_BODY_CHARS].decode("utf-8", errors="replace")
     if media_type == "application/json" or media_type.endswith("+json"):

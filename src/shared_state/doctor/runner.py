@@ -37,6 +37,12 @@ async def diagnose(settings: Settings) -> Report:
         )
         if s is not None
     ]
+    # A base URL may carry user:password; it is never shown, and blanked all the same.
+    secrets += [
+        url.password
+        for url in (settings.anythingllm_base_url, settings.librechat_base_url)
+        if url is not None and url.password
+    ]
     async with AsyncExitStack() as stack:
         runs = [
             _one(

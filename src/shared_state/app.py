@@ -143,6 +143,13 @@ def login_budget_path(snapshot_path: Path | None) -> Path | None:
     return snapshot_path.with_name(f"{snapshot_path.name}.librechat-logins")
 
 
+def upstream_client(
+    base_url: str, secret: SecretStr | None, settings: Settings
+) -> httpx.AsyncClient:
+    """The client `serve` gives an upstream (below), for `shared-state doctor`'s probes."""
+    return _client(base_url, secret, settings)
+
+
 def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:
     """One upstream's long-lived client. Its transport keeps idle connections for less
     time than the upstreams do (Node and uvicorn close theirs after 5 s) and sends a read

@@ -1,6 +1,7 @@
-"""The `shared-state` command: serve, demo, sync --once, simulate.
+"""The `shared-state` command: serve, demo, sync --once, simulate, doctor.
 
-Logs go to stderr; only `sync --once` writes to stdout (one JSON document).
+Logs go to stderr; only `sync --once` (one JSON document) and `doctor` (its report)
+write to stdout.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sync_once(settings))
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "doctor":
+            return asyncio.run(_doctor(settings, as_json=args.json))
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command!r}")
@@ -88,7 +91,23 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--flavour", choices=["native", "bizzy"], default="native", help="API flavour"
     )
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check each configured upstream and say what to fix (exit 1 if anything failed)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+async def _doctor(settings: Settings, *, as_json: bool) -> int:
+    """Probe the upstreams with the configuration in force: 0 all passed, 1 otherwise
+    (a configuration that does not validate has already exited with 2)."""
+    from shared_state.doctor import diagnose, render_json, render_text
+
+    report = await diagnose(settings)
+    sys.stdout.write(render_json(report) if as_json else render_text(report))
+    return 0 if report.ok else 1
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:

@@ -261,6 +261,8 @@ class AnythingLLMAuth:
     password: str = SIM_ANYTHINGLLM_PASSWORD
     jwt_ttl_s: float = THIRTY_DAYS_S
     jwt_secret: str = f"{SECRET_CANARY}-allm-jwt-secret"
+    token_clock_offset_s: float = 0.0
+    """Added to the `iat`/`exp` of the JWTs issued: a server whose clock is off."""
 
 
 @dataclass(kw_only=True)
@@ -537,6 +539,8 @@ class LibreChatAuth:
     login_max: int = 7
     login_window_s: float = 300.0
     two_factor: bool = False
+    token_clock_offset_s: float = 0.0
+    """Added to the `iat`/`exp` of the access tokens issued: a server whose clock is off."""
     jwt_secret: str = f"{SECRET_CANARY}-lc-jwt-secret"
     refresh_secret: str = f"{SECRET_CANARY}-lc-refresh-secret"
     access_tokens: dict[str, float] = field(default_factory=dict)

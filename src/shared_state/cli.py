@@ -1,4 +1,4 @@
-"""The `shared-state` command: serve, demo, sync --once, simulate.
+"""The `shared-state` command: serve, demo, sync --once, simulate (get and watch: cli_client).
 
 Logs go to stderr; only `sync --once` writes to stdout (one JSON document).
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from pydantic import ValidationError
 
-from shared_state import embedded, serving
+from shared_state import cli_client, embedded, serving
 from shared_state.config import Settings, describe_invalid_settings
 from shared_state.logs import configure_logging
 
@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sync_once(settings))
         if args.command == "simulate":
             return _simulate(args)
+        if args.command in cli_client.COMMANDS:
+            return cli_client.run(args, settings)
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command!r}")
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--flavour", choices=["native", "bizzy"], default="native", help="API flavour"
     )
+    cli_client.add_commands(commands)  # get, watch
     return parser
 
 

@@ -137,7 +137,7 @@ class EventDescriber:
         """The event as the service sent it: one JSON object (a snapshot's state without
         the sections not followed)."""
         if event.type == "snapshot":
-            left_out: set[str] = set(SECTIONS) - self._sections
+            left_out: set[str] = {name for name in SECTIONS if name not in self._sections}
             return event.model_dump_json(by_alias=True, exclude={"state": left_out})
         return event.model_dump_json(by_alias=True)
 

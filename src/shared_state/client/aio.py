@@ -7,7 +7,7 @@ module only does the I/O.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -138,7 +138,7 @@ class AsyncSharedStateClient(ClientBase[httpx.AsyncClient]):
 
     async def events(
         self, sections: Collection[str] | None = None, last_event_id: int | None = None
-    ) -> AsyncIterator[ClientEvent]:
+    ) -> AsyncGenerator[ClientEvent, None]:
         """As `SharedStateClient.events`. Leaving an `async for` early leaves the
         generator to the garbage collector: wrap it in `contextlib.aclosing()` to close
         its connection at once."""

@@ -7,7 +7,7 @@ written there, once); this module only does the I/O.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator, Iterator
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -150,7 +150,7 @@ class SharedStateClient(ClientBase[httpx.Client]):
 
     def events(
         self, sections: Collection[str] | None = None, last_event_id: int | None = None
-    ) -> Iterator[ClientEvent]:
+    ) -> Generator[ClientEvent, None, None]:
         """The live events (a snapshot first, unless resuming), forever: after a dropped
         connection it reconnects with back-off and `Last-Event-ID`, so no event is lost or
         repeated. Breaking out of the loop (or `close()` on the iterator) ends it."""

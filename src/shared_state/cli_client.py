@@ -185,12 +185,12 @@ class EventDescriber:
         for name, group in settings:
             before = getattr(old, name) if old is not None else None
             fields = [
-                f"{group.model_fields[field].alias or field}={_shown(value)}"
+                f"{type(group).model_fields[field].alias or field}={_shown(value)}"
                 for field, value in group
                 if before is None or getattr(before, field) != value
             ]
             if fields:
-                alias = settings.model_fields[name].alias or name
+                alias = StateSettings.model_fields[name].alias or name
                 groups.append(f"settings.{alias} " + " ".join(fields))
         return " · ".join(groups) or "settings"
 

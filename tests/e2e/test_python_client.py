@@ -14,6 +14,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,8 @@ from shared_state.client import (
 )
 from shared_state.domain.events import ChangedEvent, ItemChanges, SnapshotEvent
 from shared_state.domain.models import LlmSettings, SharedState, StateSettings, User
-from tests.e2e.conftest import Service
+from shared_state.simulator import SimulatorServers
+from tests.e2e.conftest import Service, run_service, sidecar_settings
 
 SimClients = tuple[httpx.AsyncClient, httpx.AsyncClient]
 GUARD_S = 20.0  # a guard against hangs, never a wait for something to happen
@@ -291,28 +293,64 @@ async def test_get_against_nothing_names_the_url_and_exits_1(tmp_path: Path) -> 
     assert "Traceback" not in message
 
 
-async def test_watch_json_prints_events_and_exits_0_on_ctrl_c(
+async def test_get_sends_the_token_from_a_dotenv_file(
+    sims: SimulatorServers, tmp_path: Path
+) -> None:
+    """`SHARED_STATE_API_TOKEN` from `.env`; without it, the service's 401 detail, exit 1."""
+    token = "e2e-client-token-canary"
+    async with run_service(sidecar_settings(sims, SHARED_STATE_API_TOKEN=token)) as guarded:
+        refused = await _command("get", "user", "--url", guarded.url, cwd=tmp_path)
+        refused_out, refused_err = await asyncio.wait_for(refused.communicate(), GUARD_S * 3)
+        (tmp_path / ".env").write_text(f"SHARED_STATE_API_TOKEN={token}\n")
+        allowed = await _command("get", "user", "--url", guarded.url, cwd=tmp_path)
+        allowed_out, allowed_err = await asyncio.wait_for(allowed.communicate(), GUARD_S * 3)
+    assert refused.returncode == 1
+    assert refused_out == b""
+    assert refused_err.decode() == (
+        "shared-state: Send the API token as 'Authorization: Bearer <token>'.\n"
+    )
+    assert allowed.returncode == 0, allowed_err.decode()
+    assert "username" in json.loads(allowed_out)
+    assert token not in (refused_err + allowed_out + allowed_err).decode()
+
+
+async def test_watch_json_prints_events_reconnects_and_exits_0_on_ctrl_c(
     service: Service, tmp_path: Path
 ) -> None:
-    process = await _command("watch", "--json", "--url", service.url, cwd=tmp_path)
-    assert process.stdout is not None
-    try:
-        line = await asyncio.wait_for(process.stdout.readline(), GUARD_S * 3)
-        first = json.loads(line)
-        assert (first["type"], first["version"]) == (
-            "snapshot",
-            service.runtime.manager.state.version,
-        )
-        theme = await change_theme(service)
-        second = json.loads(await asyncio.wait_for(process.stdout.readline(), GUARD_S))
-        assert (second["type"], second["version"]) == ("changed", first["version"] + 1)
-        assert second["changes"]["settings"]["ui"]["theme"] == theme
-        process.send_signal(signal.SIGINT)
-        _, stderr = await asyncio.wait_for(process.communicate(), GUARD_S)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    """One JSON object per line; a cut stream is resumed (a note on stderr, the change
+    made meanwhile still printed once); SIGINT exits 0 without a traceback."""
+    port = httpx.URL(service.url).port
+    assert port is not None
+    relay = Relay(port)
+    async with relay.running() as relay_url:
+        process = await _command("watch", "--json", "--url", relay_url, cwd=tmp_path)
+        assert process.stdout is not None
+        try:
+
+            async def next_line() -> Any:
+                assert process.stdout is not None
+                return json.loads(await asyncio.wait_for(process.stdout.readline(), GUARD_S * 3))
+
+            first = await next_line()
+            version = service.runtime.manager.state.version
+            assert (first["type"], first["version"]) == ("snapshot", version)
+            theme = await change_theme(service)
+            second = await next_line()
+            assert (second["type"], second["version"]) == ("changed", version + 1)
+            assert second["changes"]["settings"]["ui"]["theme"] == theme
+            relay.cut()
+            await change_theme(service)
+            third = await next_line()
+            assert (third["type"], third["version"]) == ("changed", version + 2)
+            process.send_signal(signal.SIGINT)
+            _, stderr = await asyncio.wait_for(process.communicate(), GUARD_S)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
     assert process.returncode == 0
-    assert "Traceback" not in stderr.decode()
-    assert "KeyboardInterrupt" not in stderr.decode()
+    notes = stderr.decode()
+    assert f"event stream from {relay_url} " in notes
+    assert "; reconnecting in " in notes
+    assert "Traceback" not in notes
+    assert "KeyboardInterrupt" not in notes

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with SharedStateClient(args.url, token) as client:
             if args.command == "get":
-                return _get(client, args.section, sys.stdout)
+                return print_section(client, args.section, sys.stdout)
             sections = _sections(args.sections)
-            return _watch(client, sections, as_json=args.json, out=sys.stdout)
+            return print_events(client, sections, as_json=args.json, out=sys.stdout)
     except SharedStateClientError as exc:
         hint = " Is the service running there? (--url URL)" if exc.code == "network_error" else ""
         print(f"shared-state: {exc.detail}{hint}", file=sys.stderr)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
-def _get(client: SharedStateClient, section: str | None, out: TextIO) -> int:
+def print_section(client: SharedStateClient, section: str | None, out: TextIO) -> int:
     value: Any
     if section is None:
         value = client.get_state()
@@ -103,7 +103,7 @@ def _sections(given: str | None) -> list[str] | None:
     return [name.strip() for name in given.split(",") if name.strip()]
 
 
-def _watch(
+def print_events(
     client: SharedStateClient, sections: list[str] | None, *, as_json: bool, out: TextIO
 ) -> int:
     """Print every event until Ctrl-C (exit 0) or a closed pipe (`watch | head -1`)."""

@@ -103,6 +103,12 @@ def test_sections_and_a_cursor_go_in_the_request() -> None:
     assert request.headers["last-event-id"] == "42"
 
 
+def test_sections_may_be_one_comma_separated_string() -> None:
+    service = Recorder(event_stream(changed(43)))
+    _read(service, 1, sections="settings,sources")
+    assert service.requests[0].url.params["sections"] == "settings,sources"
+
+
 def test_after_a_drop_it_resumes_from_the_last_event_without_loss_or_repeat() -> None:
     """The connection breaks after v8; the next one asks from 8. A repeat of v8 that the
     service sends is dropped, so every version arrives exactly once."""

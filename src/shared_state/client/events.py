@@ -71,7 +71,10 @@ class EventStream:
         timeout_s: float,
     ) -> None:
         self._core = core
-        self._sections = ",".join(sections) if sections is not None else None
+        if isinstance(sections, str):  # "settings,sources": already the query's form
+            self._sections: str | None = sections
+        else:
+            self._sections = ",".join(sections) if sections is not None else None
         self.cursor = last_event_id
         self._reconnect_delay_s = reconnect_delay_s
         self._max_reconnect_delay_s = max_reconnect_delay_s

@@ -53,7 +53,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run `get` or `watch`; the exit code."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     try:
-        with SharedStateClient(args.url, token) as client:
+        client = SharedStateClient(args.url, token)
+    except ValueError as exc:  # a --url that is not an http(s) URL
+        print(f"shared-state: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with client:
             if args.command == "get":
                 return print_section(client, args.section, sys.stdout)
             sections = _sections(args.sections)
@@ -62,9 +67,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         hint = " Is the service running there? (--url URL)" if exc.code == "network_error" else ""
         print(f"shared-state: {exc.detail}{hint}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # a --url that is not an http(s) URL
-        print(f"shared-state: {exc}", file=sys.stderr)
-        return 2
 
 
 def print_section(client: SharedStateClient, section: str | None, out: TextIO) -> int:

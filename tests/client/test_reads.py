@@ -155,9 +155,13 @@ def test_a_base_url_with_a_trailing_slash_or_a_prefix() -> None:
     ]
 
 
-def test_a_base_url_that_is_not_http_is_refused() -> None:
-    with pytest.raises(ValueError, match="http"):
-        SharedStateClient("ftp://service.test")
+@pytest.mark.parametrize(
+    "url", ["ftp://user:pw-canary@service.test", "service.test", "http://user:pw-canary@host:port"]
+)
+def test_a_base_url_that_is_not_http_is_refused_without_its_credentials(url: str) -> None:
+    with pytest.raises(ValueError, match="must be an http") as caught:
+        SharedStateClient(url)
+    assert "pw-canary" not in str(caught.value)
 
 
 async def test_the_async_client_reads_and_caches_alike() -> None:

@@ -162,9 +162,12 @@ class ClientCore:
         retries: int = DEFAULT_RETRIES,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
-        url = httpx.URL(base_url)
+        try:
+            url = httpx.URL(base_url)
+        except httpx.InvalidURL:
+            url = httpx.URL()
         if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"base_url must be an http(s) URL, got {shown_url(base_url)!r}")
+            raise ValueError(f"base_url must be an http(s) URL, got {shown_url(base_url)[:200]!r}")
         self.base_url = str(url).rstrip("/")
         self.shown_url = shown_url(self.base_url)
         self._token = token

@@ -51,7 +51,10 @@ class SharedStateClientError(Exception):
 
 def shown_url(url: httpx.URL | str) -> str:
     """`url` as it may appear in an error or a log line: without user info."""
-    url = httpx.URL(url)
+    try:
+        url = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
     if url.userinfo:
         url = url.copy_with(username=None, password=None)
     return str(url)

@@ -238,6 +238,18 @@ async def test_the_async_client_resumes_alike() -> None:
     assert service.requests[1].url.params["sections"] == "settings"
 
 
+async def test_closing_the_async_iterator_closes_the_connection_at_once() -> None:
+    body = Stream(b"retry: 3000\n\n", snapshot(7), changed(8))
+    headers = {"content-type": "text/event-stream"}
+    service = Recorder(httpx.Response(200, headers=headers, stream=body))
+    async with AsyncSharedStateClient(BASE, transport=service.transport) as client:
+        events = client.events()
+        assert (await anext(events)).version == 7
+        assert not body.closed
+        await events.aclose()
+        assert body.closed
+
+
 async def test_the_async_client_raises_a_lasting_error() -> None:
     service = Recorder(
         json_answer({"detail": "Missing or invalid API token.", "code": "unauthorized"}, 401)

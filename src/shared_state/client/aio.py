@@ -7,7 +7,8 @@ module only does the I/O.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+import contextlib
+from collections.abc import AsyncGenerator, Collection
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -145,14 +146,16 @@ class AsyncSharedStateClient(ClientBase[httpx.AsyncClient]):
         stream = self._event_stream(sections, last_event_id)
         while True:
             try:
-                async for event in self._follow(stream):
-                    yield event
+                # aclosing: leaving early closes this connection now, not when collected.
+                async with contextlib.aclosing(self._follow(stream)) as events:
+                    async for event in events:
+                        yield event
                 reason = "ended"
             except (httpx.TransportError, Reconnect) as exc:
                 reason = reason_for(exc)
             await asyncio.sleep(stream.dropped(reason))
 
-    async def _follow(self, stream: EventStream) -> AsyncIterator[ClientEvent]:
+    async def _follow(self, stream: EventStream) -> AsyncGenerator[ClientEvent, None]:
         call = stream.call()
         response = await self._http.send(self._request(call, stream.timeout), stream=True)
         try:

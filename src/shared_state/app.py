@@ -34,6 +34,7 @@ from shared_state.api.docs import install_offline_docs
 from shared_state.api.events import router as events_router
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
+from shared_state.service.propagation import Propagator
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule, stop_sync_schedule
 from shared_state.service.sync import Synchronizer
@@ -188,6 +189,13 @@ async def running(
         if restore:
             manager.restore()
         upstream_lock = asyncio.Lock()
+        propagator = Propagator(
+            upstreams,
+            manager,
+            groups=settings.propagate,
+            policy=settings.conflict_policy,
+            metrics=metrics,
+        )
         synchronizer = Synchronizer(
             upstreams,
             manager,
@@ -195,9 +203,12 @@ async def running(
             deadline_s=settings.sync_timeout_s,
             interval_s=settings.sync_interval_s,
             observe_duration_s=metrics.sync_duration.observe,
+            after_sync=propagator.after_sync,
         )
         stack.push_async_callback(synchronizer.aclose)
-        writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
+        writer = SettingsWriter(
+            upstreams, manager, upstream_lock=upstream_lock, on_written=propagator.written
+        )
         scheduler = None
         if schedule:
             scheduler = start_sync_schedule(synchronizer, settings.sync_interval_s)
@@ -209,6 +220,7 @@ async def running(
             writer=writer,
             metrics=metrics,
             scheduler=scheduler,
+            propagator=propagator,
         )
 
 

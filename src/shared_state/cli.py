@@ -196,6 +196,12 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             librechat_token=None,
             librechat_api="native",
             sync_interval_s=DEMO_SYNC_INTERVAL_S,
+            # The demo keeps the LLM settings in step and lists conflicts (contract §10),
+            # unless SHARED_STATE_PROPAGATE / SHARED_STATE_CONFLICT_POLICY say otherwise.
+            propagate=settings.propagate or ["llm"],
+            conflict_policy=settings.conflict_policy
+            if "conflict_policy" in settings.model_fields_set
+            else "manual",
         )
         try:
             sock = stack.enter_context(embedded.bind("127.0.0.1", args.port))

@@ -106,6 +106,8 @@ class Faults:
     delay_s: float = DEFAULT_SLOW_DELAY_S
     retry_after: str | None = None
     """The `Retry-After` of a `throttled` or `unavailable` read (seconds or an HTTP date)."""
+    fail_next_writes: int = 0
+    """This many writes from now on fail (500), then writes land again."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,14 @@ STATUS = {
     "syncIntervalS": 30.0,
     "subscribers": 2,
     "uptimeS": 12.5,
+    "propagation": {
+        "groups": ["llm"],
+        "policy": "manual",
+        "fields": ["llm.provider", "llm.model"],
+        "lastPropagation": None,
+        "conflicts": [],
+        "unwritable": [],
+    },
 }
 
 
@@ -194,4 +202,5 @@ async def test_the_async_client_reads_every_section() -> None:
         assert len(await client.get_conversations()) == 1
         assert (await client.get_workspace("research"))["id"] == 1
         assert (await client.get_conversation("c-1"))["id"] == "c-1"
-        assert (await client.get_status()).subscribers == 2
+        status = await client.get_status()
+    assert (status.subscribers, status.propagation.policy) == (2, "manual")

@@ -1,4 +1,5 @@
-"""The `shared-state` command: serve, demo, sync --once, simulate, doctor.
+"""The `shared-state` command: serve, demo, sync --once, simulate, doctor (get and watch:
+cli_client).
 
 Logs go to stderr; only `sync --once` (one JSON document) and `doctor` (its report)
 write to stdout.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from pydantic import ValidationError
 
-from shared_state import embedded, serving
+from shared_state import cli_client, embedded, serving
 from shared_state.config import Settings, describe_invalid_settings
 from shared_state.logs import configure_logging
 
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "doctor":
             return asyncio.run(_doctor(settings, as_json=args.json))
+        if args.command in cli_client.COMMANDS:
+            return cli_client.run(args, settings)
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command!r}")
@@ -97,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check each configured upstream and say what to fix (exit 1 if anything failed)",
     )
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    cli_client.add_commands(commands)  # get, watch
     return parser
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from shared_state.cli_client import print_section
 from shared_state.client import SharedStateClient
-from tests.client.wire import BASE, SETTINGS, Recorder, json_answer, state
+from tests.clients.python.wire import BASE, SETTINGS, Recorder, json_answer, state
 
 USER = {
     "id": 1,

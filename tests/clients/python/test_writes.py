@@ -17,7 +17,7 @@ from shared_state.client import (
     UiFields,
 )
 from shared_state.domain.models import LlmSettings, UiSettings
-from tests.client.wire import API, BASE, SETTINGS, SOURCES, Recorder, json_answer, state
+from tests.clients.python.wire import API, BASE, SETTINGS, SOURCES, Recorder, json_answer, state
 
 LLM = {"provider": "openai", "model": "gpt-4o-mini", "temperature": 0.2, "maxTokens": 8192}
 UI = {"theme": "dark", "fontSize": "large"}

@@ -12,7 +12,7 @@ from shared_state.cli_client import EventDescriber
 from shared_state.client import ClientEvent
 from shared_state.client._core import ClientCore
 from shared_state.client.events import EventStream
-from tests.client.wire import BASE, SETTINGS, SOURCES, changed, snapshot
+from tests.clients.python.wire import BASE, SETTINGS, SOURCES, changed, snapshot
 
 
 def _event(frame: bytes) -> ClientEvent:

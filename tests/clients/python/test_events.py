@@ -22,7 +22,7 @@ from shared_state.client._core import ClientCore
 from shared_state.client.events import EventStream
 from shared_state.domain.events import ChangedEvent, ItemChanges, SnapshotEvent
 from shared_state.domain.models import SourceStatus, StateSettings, User
-from tests.client.wire import (
+from tests.clients.python.wire import (
     API,
     BASE,
     SETTINGS,

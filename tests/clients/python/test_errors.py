@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared_state.client import AsyncSharedStateClient, SharedStateClient, SharedStateClientError
-from tests.client.wire import BASE, SETTINGS, TOKEN, Recorder, json_answer
+from tests.clients.python.wire import BASE, SETTINGS, TOKEN, Recorder, json_answer
 
 
 def _error(*answers: httpx.Response | Exception, **options: Any) -> SharedStateClientError:

@@ -10,7 +10,16 @@ from shared_state.api.schemas import StatusAnswer
 from shared_state.client import AsyncSharedStateClient, SharedStateClient
 from shared_state.domain.items import ItemList
 from shared_state.domain.models import SharedState, StateSettings, User
-from tests.clients.python.wire import API, BASE, SETTINGS, SOURCES, TOKEN, Recorder, json_answer, state
+from tests.clients.python.wire import (
+    API,
+    BASE,
+    SETTINGS,
+    SOURCES,
+    TOKEN,
+    Recorder,
+    json_answer,
+    state,
+)
 
 STATUS = {
     "version": 7,

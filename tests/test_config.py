@@ -42,6 +42,8 @@ ALL_VARIABLES = {
     "SHARED_STATE_ALLOWED_HOSTS",
     "SHARED_STATE_REPLAY_VERSIONS",
     "SHARED_STATE_EVENTS_HEARTBEAT_S",
+    "SHARED_STATE_PROPAGATE",
+    "SHARED_STATE_CONFLICT_POLICY",
 }
 
 
@@ -198,3 +200,43 @@ def test_native_librechat_without_credentials_is_refused(monkeypatch: pytest.Mon
     assert "LIBRECHAT_EMAIL" in describe_invalid_settings(caught.value)
     monkeypatch.setenv("LIBRECHAT_TOKEN", "t")
     assert Settings().librechat_token is not None
+
+
+def test_propagation_is_off_by_default_with_the_anythingllm_policy() -> None:
+    """With nothing set nothing propagates, and AnythingLLM wins a conflict (contract §10)."""
+    settings = Settings()
+    assert settings.propagate == []
+    assert settings.conflict_policy == "anythingllm"
+
+
+@pytest.mark.parametrize(
+    ("raw", "groups"),
+    [
+        ("llm", ["llm"]),
+        ("ui", ["ui"]),
+        ("llm,ui", ["llm", "ui"]),
+        (" ui , llm,llm ", ["ui", "llm"]),
+    ],
+)
+def test_propagate_takes_comma_separated_groups(
+    monkeypatch: pytest.MonkeyPatch, raw: str, groups: list[str]
+) -> None:
+    """`SHARED_STATE_PROPAGATE` is a comma-separated list of `llm` and `ui`, each kept once."""
+    monkeypatch.setenv("SHARED_STATE_PROPAGATE", raw)
+    assert Settings().propagate == groups
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SHARED_STATE_PROPAGATE", "llm,colors"), ("SHARED_STATE_CONFLICT_POLICY", "newest")],
+)
+def test_an_invalid_propagation_setting_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """An unknown group or policy stops start-up with one line naming the variable."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = describe_invalid_settings(caught.value)
+    assert name in message
+    assert "\n" not in message

@@ -106,7 +106,43 @@ export interface ServiceStatus {
   syncIntervalS: number;
   subscribers: number;
   uptimeS: number;
+  propagation: PropagationStatus;
   [field: string]: unknown;
+}
+
+/** mirrors PropagationStatus: what propagation keeps in step and what it found (§10) */
+export interface PropagationStatus {
+  groups: Array<"llm" | "ui">;
+  policy: "anythingllm" | "librechat" | "manual";
+  /** what the groups propagate between the upstreams configured, e.g. "provider+model" */
+  fields: string[];
+  lastPropagation: LastPropagation | null;
+  conflicts: PropagationConflict[];
+  unwritable: UnwritableValue[];
+}
+
+/** mirrors LastPropagationAnswer */
+export interface LastPropagation {
+  at: string;
+  field: string;
+  from: SourceName;
+  to: SourceName;
+  value: unknown;
+}
+
+/** mirrors ConflictAnswer */
+export interface PropagationConflict {
+  field: string;
+  values: Partial<Record<SourceName, unknown>>;
+  base: unknown;
+  since: string;
+}
+
+/** mirrors UnwritableAnswer */
+export interface UnwritableValue {
+  field: string;
+  from: SourceName;
+  value: unknown;
 }
 
 /** mirrors SyncAnswer */

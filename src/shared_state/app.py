@@ -35,6 +35,7 @@ from shared_state.api.events import router as events_router
 from shared_state.api.static import static_router
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
+from shared_state.service.propagation import Propagator
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule, stop_sync_schedule
 from shared_state.service.sync import Synchronizer
@@ -143,6 +144,13 @@ def login_budget_path(snapshot_path: Path | None) -> Path | None:
     return snapshot_path.with_name(f"{snapshot_path.name}.librechat-logins")
 
 
+def upstream_client(
+    base_url: str, secret: SecretStr | None, settings: Settings
+) -> httpx.AsyncClient:
+    """The client `serve` gives an upstream (below), for `shared-state doctor`'s probes."""
+    return _client(base_url, secret, settings)
+
+
 def _client(base_url: str, secret: SecretStr | None, settings: Settings) -> httpx.AsyncClient:
     """One upstream's long-lived client. Its transport keeps idle connections for less
     time than the upstreams do (Node and uvicorn close theirs after 5 s) and sends a read
@@ -189,6 +197,13 @@ async def running(
         if restore:
             manager.restore()
         upstream_lock = asyncio.Lock()
+        propagator = Propagator(
+            upstreams,
+            manager,
+            groups=settings.propagate,
+            policy=settings.conflict_policy,
+            metrics=metrics,
+        )
         synchronizer = Synchronizer(
             upstreams,
             manager,
@@ -196,9 +211,12 @@ async def running(
             deadline_s=settings.sync_timeout_s,
             interval_s=settings.sync_interval_s,
             observe_duration_s=metrics.sync_duration.observe,
+            after_sync=propagator.after_sync,
         )
         stack.push_async_callback(synchronizer.aclose)
-        writer = SettingsWriter(upstreams, manager, upstream_lock=upstream_lock)
+        writer = SettingsWriter(
+            upstreams, manager, upstream_lock=upstream_lock, on_written=propagator.written
+        )
         scheduler = None
         if schedule:
             scheduler = start_sync_schedule(synchronizer, settings.sync_interval_s)
@@ -210,6 +228,7 @@ async def running(
             writer=writer,
             metrics=metrics,
             scheduler=scheduler,
+            propagator=propagator,
         )
 
 

@@ -1,6 +1,8 @@
-"""The `shared-state` command: serve, demo, sync --once, simulate.
+"""The `shared-state` command: serve, demo, sync --once, simulate, doctor (get and watch:
+cli_client).
 
-Logs go to stderr; only `sync --once` writes to stdout (one JSON document).
+Logs go to stderr; only `sync --once` (one JSON document) and `doctor` (its report)
+write to stdout.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from pydantic import ValidationError
 
-from shared_state import embedded, serving
+from shared_state import cli_client, embedded, serving
 from shared_state.config import Settings, describe_invalid_settings
 from shared_state.logs import configure_logging
 
@@ -55,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sync_once(settings))
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "doctor":
+            return asyncio.run(_doctor(settings, as_json=args.json))
+        if args.command in cli_client.COMMANDS:
+            return cli_client.run(args, settings)
     except KeyboardInterrupt:
         return 130
     parser.error(f"unknown command {args.command!r}")
@@ -88,7 +94,24 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--flavour", choices=["native", "bizzy"], default="native", help="API flavour"
     )
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check each configured upstream and say what to fix (exit 1 if anything failed)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    cli_client.add_commands(commands)  # get, watch
     return parser
+
+
+async def _doctor(settings: Settings, *, as_json: bool) -> int:
+    """Probe the upstreams with the configuration in force: 0 all passed, 1 otherwise
+    (a configuration that does not validate has already exited with 2)."""
+    from shared_state.doctor import diagnose, render_json, render_text
+
+    report = await diagnose(settings)
+    sys.stdout.write(render_json(report) if as_json else render_text(report))
+    return 0 if report.ok else 1
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
@@ -193,6 +216,12 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             librechat_token=None,
             librechat_api="native",
             sync_interval_s=DEMO_SYNC_INTERVAL_S,
+            # The demo keeps the LLM settings in step and lists conflicts (contract §10),
+            # unless SHARED_STATE_PROPAGATE / SHARED_STATE_CONFLICT_POLICY say otherwise.
+            propagate=settings.propagate or ["llm"],
+            conflict_policy=settings.conflict_policy
+            if "conflict_policy" in settings.model_fields_set
+            else "manual",
         )
         try:
             sock = stack.enter_context(embedded.bind("127.0.0.1", args.port))

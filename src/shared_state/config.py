@@ -24,6 +24,10 @@ ApiFlavour = Literal["native", "bizzy"]
 """Which API an upstream speaks: `native` (the real application's) or `bizzy` (the paths
 of the BizzyPerson platform's design)."""
 
+PropagateGroup = Literal["llm", "ui"]
+"""A group of fields kept equal in both upstreams (contract §10)."""
+ConflictPolicyName = Literal["anythingllm", "librechat", "manual"]
+
 DEFAULT_SYNC_INTERVAL_S = 30.0
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -95,6 +99,15 @@ class Settings(BaseSettings):
     events_heartbeat_s: float = Field(10.0, gt=0, le=15, alias="SHARED_STATE_EVENTS_HEARTBEAT_S")
     """Seconds between comment lines on an idle event stream (proxies close quiet ones)."""
 
+    # Keeping the two applications in step (contract §10).
+    propagate: Annotated[list[PropagateGroup], NoDecode] = Field(
+        default_factory=list, alias="SHARED_STATE_PROPAGATE"
+    )
+    """Field groups kept equal in both upstreams: `llm`, `ui`; empty = merge only."""
+    conflict_policy: ConflictPolicyName = Field("anythingllm", alias="SHARED_STATE_CONFLICT_POLICY")
+    """Who wins when both upstreams changed a propagated field: `anythingllm`,
+    `librechat`, or `manual` (nothing is written until a write through the API)."""
+
     legacy_sync_interval_ms: float | None = Field(None, gt=0, alias="STATE_SYNC_INTERVAL")
     """The BizzyPerson module's interval, in milliseconds; used when ours is unset."""
 
@@ -125,6 +138,19 @@ class Settings(BaseSettings):
                 raise ValueError("expected comma-separated endpoint=provider pairs")
             pairs[endpoint.strip()] = provider.strip()
         return pairs
+
+    @field_validator("propagate", mode="before")
+    @classmethod
+    def _split_groups(cls, value: Any) -> Any:
+        """`"llm, ui"` → `["llm", "ui"]`; each group once."""
+        if isinstance(value, str):
+            value = [group.strip() for group in value.split(",") if group.strip()]
+        if isinstance(value, list):
+            unknown = [g for g in value if g not in ("llm", "ui")]
+            if unknown:
+                raise ValueError(f"unknown group {str(unknown[0])!r}: use empty, llm, ui or llm,ui")
+            value = list(dict.fromkeys(value))
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -80,6 +81,19 @@ class Metrics:
             "Time one sync of every upstream took.",
             registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.propagations = Counter(
+            "shared_state_propagations",
+            "Propagation writes of a field from one upstream to the other, by outcome "
+            "(ok, failed: retried at the next sync, unwritable: the other side cannot "
+            "express the value).",
+            ["field", "from", "to", "outcome"],
+            registry=self.registry,
+        )
+        self.propagation_conflicts = Gauge(
+            "shared_state_propagation_conflicts",
+            "Propagated fields in open conflict now (policy manual), as /status lists them.",
+            registry=self.registry,
         )
         self._state = _StateCollector()
         self.registry.register(self._state)

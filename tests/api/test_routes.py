@@ -246,7 +246,8 @@ async def test_post_sync_with_nothing_new_keeps_the_version(service: Service) ->
 
 
 async def test_status_answers_the_contract_fields(service: Service) -> None:
-    """`GET /status` answers version, syncTimestamp, sources, interval, subscribers, uptime."""
+    """`GET /status` answers version, syncTimestamp, sources, interval, subscribers, uptime
+    and propagation (contract §10)."""
     response = await service.client.get(BASE + "/status")
 
     assert response.status_code == 200
@@ -258,6 +259,7 @@ async def test_status_answers_the_contract_fields(service: Service) -> None:
         "syncIntervalS",
         "subscribers",
         "uptimeS",
+        "propagation",
     }
     assert status["version"] == 1
     assert JS_ISO.match(status["syncTimestamp"])

@@ -302,6 +302,8 @@ async def demo() -> AsyncIterator[tuple[Service, dict[str, str]]]:
             LIBRECHAT_EMAIL=SIM_LIBRECHAT_EMAIL,
             LIBRECHAT_PASSWORD=SIM_LIBRECHAT_PASSWORD,
             SHARED_STATE_SYNC_INTERVAL_S=DEMO_SYNC_INTERVAL_S,
+            SHARED_STATE_PROPAGATE="llm",  # as the demo does
+            SHARED_STATE_CONFLICT_POLICY="manual",
         )
         async with run_service(settings) as service:
             await service.runtime.synchronizer.sync()  # joins the start-up sync

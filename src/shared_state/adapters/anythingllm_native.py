@@ -249,6 +249,14 @@ class AnythingLLMNative:
             raise
         return previous
 
+    def unwritable_reason(self, section: WritableSection, values: Mapping[str, Any]) -> str | None:
+        """Why `values` cannot be stored here (a provider without a model key), or None:
+        propagation asks before writing, rather than guess."""
+        provider = values.get("provider")
+        if section == "llm" and provider is not None and provider not in MODEL_PREF_KEYS:
+            return f"AnythingLLM has no LLM provider {provider!r}"
+        return None
+
     @staticmethod
     def _update_body(values: Mapping[str, Any], current: _Settings) -> dict[str, str]:
         """The update-env body: strings only; the model key before `LLMProvider`, so a

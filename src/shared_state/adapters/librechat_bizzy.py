@@ -116,6 +116,14 @@ class LibreChatBizzy:
             ),
         )
 
+    def unwritable_reason(self, section: WritableSection, values: Mapping[str, Any]) -> str | None:
+        """Why `values` cannot be stored here, or None: `defaultModelId` splits at the first
+        `/`, so a provider with a `/` in it would come back as another provider."""
+        provider = values.get("provider")
+        if section == "llm" and isinstance(provider, str) and "/" in provider:
+            return f"LibreChat's defaultModelId cannot hold provider {provider!r} (it has a '/')"
+        return None
+
     async def write_settings(
         self, section: WritableSection, values: Mapping[str, Any]
     ) -> dict[str, Any]:

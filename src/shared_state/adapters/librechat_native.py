@@ -306,6 +306,19 @@ class LibreChatNative:
         self._check_saved(answer, body, written)
         return previous
 
+    def unwritable_reason(self, section: WritableSection, values: Mapping[str, Any]) -> str | None:
+        """Why `values` cannot be stored here (a provider with no known endpoint), or None:
+        propagation asks before writing, rather than guess an endpoint name."""
+        provider = values.get("provider")
+        if section != "llm" or provider is None:
+            return None
+        if provider in self._provider_endpoints or provider in self._seen_endpoints:
+            return None
+        return (
+            f"LibreChat has no endpoint known for provider {provider!r} "
+            "(LIBRECHAT_ENDPOINT_PROVIDERS maps more)"
+        )
+
     # --- conversations -----------------------------------------------------------------
 
     async def _scan_conversations(self) -> _Scan:

@@ -24,6 +24,7 @@ from shared_state.api.schemas import (
     ErrorAnswer,
     InvalidWriteAnswer,
     LlmSettingsUpdate,
+    PropagationStatus,
     SourceSchedule,
     StatusAnswer,
     SyncAnswer,
@@ -346,9 +347,25 @@ async def get_status(
         sync_interval_s=runtime.settings.sync_interval_s,
         subscribers=manager.subscriber_count,
         uptime_s=runtime.uptime_s,
+        propagation=PropagationStatus.model_validate(_propagation_status(runtime)),
     )
     body = answer.model_dump(mode="json", by_alias=True)
     return _conditional(_status_etag(body), if_none_match, lambda: _json(body))
+
+
+def _propagation_status(runtime: Runtime) -> dict[str, Any]:
+    if runtime.propagator is not None:
+        return runtime.propagator.status()
+    # A runtime built without one (a host application's own wiring): nothing propagates.
+    policy = runtime.settings.conflict_policy
+    return {
+        "groups": [],
+        "policy": policy,
+        "fields": [],
+        "lastPropagation": None,
+        "conflicts": [],
+        "unwritable": [],
+    }
 
 
 def _status_etag(body: dict[str, Any]) -> bytes:

@@ -151,6 +151,39 @@ class SourceSchedule(SourceStatus):
     next_attempt_at: Timestamp | None = None
 
 
+class LastPropagationAnswer(_Answer):
+    at: Timestamp
+    field: str
+    from_: SourceName = Field(alias="from")
+    to: SourceName
+    value: Any
+
+
+class ConflictAnswer(_Answer):
+    field: str
+    values: dict[SourceName, Any]
+    base: Any
+    since: Timestamp
+
+
+class UnwritableAnswer(_Answer):
+    field: str
+    from_: SourceName = Field(alias="from")
+    value: Any
+
+
+class PropagationStatus(_Answer):
+    """What propagation keeps in step and what it found (contract §10); `fields` lists
+    what the groups propagate between the upstreams configured."""
+
+    groups: list[Literal["llm", "ui"]]
+    policy: Literal["anythingllm", "librechat", "manual"]
+    fields: list[str]
+    last_propagation: LastPropagationAnswer | None
+    conflicts: list[ConflictAnswer]
+    unwritable: list[UnwritableAnswer]
+
+
 class StatusAnswer(_Answer):
     version: int
     sync_timestamp: Timestamp | None
@@ -158,6 +191,7 @@ class StatusAnswer(_Answer):
     sync_interval_s: float = Field(alias="syncIntervalS")
     subscribers: int
     uptime_s: float = Field(alias="uptimeS")
+    propagation: PropagationStatus
 
 
 class ErrorAnswer(_Answer):

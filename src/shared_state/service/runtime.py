@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
 from shared_state.service.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from shared_state.service.propagation import Propagator
 from shared_state.service.scheduler import stop_sync_schedule
 from shared_state.service.sync import Synchronizer
 from shared_state.service.writes import SettingsWriter
@@ -30,6 +31,9 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     idempotency: IdempotencyStore = field(default_factory=MemoryIdempotencyStore)
     scheduler: AsyncIOScheduler | None = None
+    propagator: Propagator | None = None
+    """Keeps the upstreams in step after each sync (contract §10); its groups are empty
+    (it does nothing) unless `SHARED_STATE_PROPAGATE` names some."""
     started_monotonic: float = field(default_factory=time.monotonic)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the drain begins (SIGTERM), never cleared: `/readyz` answers 503 from

@@ -22,13 +22,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared_state.adapters.base import Upstream
 from shared_state.config import DEFAULT_SYNC_INTERVAL_S
-from shared_state.domain.models import Section, SourceName, SourceStatus, UpstreamSnapshot
+from shared_state.domain.models import SECTIONS, Section, SourceName, SourceStatus, UpstreamSnapshot
 from shared_state.errors import UpstreamError, UpstreamStatusError, UpstreamUnavailable
 from shared_state.service.backoff import Backoff
 from shared_state.state.manager import StateManager
@@ -36,6 +36,9 @@ from shared_state.state.manager import StateManager
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+AfterSync = Callable[[Mapping[SourceName, UpstreamSnapshot | UpstreamError]], Awaitable[bool]]
+"""Runs after a sync recorded its results, still under the upstream lock (propagation);
+True when it changed the state."""
 
 
 def utc_now() -> datetime:
@@ -65,12 +68,14 @@ class Synchronizer:
         deadline_s: float | None = None,
         interval_s: float = DEFAULT_SYNC_INTERVAL_S,
         observe_duration_s: Callable[[float], None] | None = None,
+        after_sync: AfterSync | None = None,
     ) -> None:
         self._upstreams = list(upstreams)
         self._backoffs = {u.name: Backoff(interval_s) for u in self._upstreams}
         self._running_asks_all = True
         self._observe_duration_s = observe_duration_s  # the sync-duration metric
         self._deadline_s = deadline_s
+        self._after_sync = after_sync
         self._manager = manager
         self._upstream_lock = upstream_lock
         self._clock = clock
@@ -154,6 +159,15 @@ class Synchronizer:
             }
             self._record_attempts(results, attempted_at)
             commit = await self._manager.record_sync(results, self._clock())
+            changed = commit.changed
+            # Under the lock: no write through the API runs while propagation writes.
+            if (
+                self._after_sync is not None
+                and await self._after_sync(results)
+                and "settings" not in changed
+            ):
+                changed = [s for s in SECTIONS if s in changed or s == "settings"]
+            state = self._manager.state
             duration_s = time.perf_counter() - started
             duration_ms = round(duration_s * 1000, 1)
         if self._observe_duration_s is not None:
@@ -164,14 +178,14 @@ class Synchronizer:
         log.info(
             "sync finished in %.0f ms: version %d, changed %s%s",
             duration_ms,
-            commit.state.version,
-            ", ".join(commit.changed) or "nothing",
+            state.version,
+            ", ".join(changed) or "nothing",
             f", failed: {', '.join(failed)}" if failed else "",
         )
         return SyncReport(
-            version=commit.state.version,
-            changed=commit.changed,
-            sources=dict(commit.state.sources),
+            version=state.version,
+            changed=changed,
+            sources=dict(state.sources),
             duration_ms=duration_ms,
         )
 

@@ -33,8 +33,12 @@ class SettingsWriter:
         *,
         upstream_lock: asyncio.Lock,
         clock: Clock = utc_now,
+        on_written: Callable[[WritableSection, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._upstreams = list(upstreams)
+        # Propagation hears of every write that landed, before the state records it, so
+        # the base it sets is in the snapshot file saved with that state.
+        self._on_written = on_written
         self._manager = manager
         self._upstream_lock = upstream_lock
         self._clock = clock
@@ -81,6 +85,8 @@ class SettingsWriter:
             )
             previous = dict(zip(plan, outcomes, strict=True))
             if not any(isinstance(outcome, UpstreamError) for outcome in outcomes):
+                if self._on_written is not None:
+                    self._on_written(section, values)
                 commit = await self._manager.record_write(
                     section,
                     {upstream.name: subset for upstream, subset in plan.items()},

@@ -21,6 +21,7 @@ from shared_state.simulator.control import (
     BOOLEAN,
     DURATION,
     HTML_PAGE,
+    NUMBER,
     ApiError,
     FieldSpec,
     PathCounter,
@@ -589,7 +590,7 @@ def user_json(world: AnythingLLMWorld) -> JSONObject:
 
 
 def _issue_jwt(world: AnythingLLMWorld, payload: JSONObject) -> str:
-    iat = int(time.time())
+    iat = int(time.time() + world.auth.token_clock_offset_s)
     ttl = world.auth.jwt_ttl_s
     exp = iat + (int(ttl) if float(ttl).is_integer() else ttl)
     return tokens.sign({**payload, "iat": iat, "exp": exp}, world.auth.jwt_secret)
@@ -750,7 +751,11 @@ def developer_router(world: AnythingLLMWorld, api_key: str | None) -> APIRouter:
     return router
 
 
-_AUTH_FIELDS: dict[str, FieldSpec] = {"multi_user": BOOLEAN, "jwt_ttl_s": DURATION}
+_AUTH_FIELDS: dict[str, FieldSpec] = {
+    "multi_user": BOOLEAN,
+    "jwt_ttl_s": DURATION,
+    "token_clock_offset_s": NUMBER,
+}
 _PROVIDER_FIELDS: dict[str, FieldSpec] = {
     "unsupported": FieldSpec(
         "a list of strings", lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v)
@@ -781,12 +786,15 @@ def native_control_router(world: AnythingLLMWorld) -> APIRouter:
 
     @router.put("/auth")
     async def put_auth(request: Request) -> JSONResponse:
-        """Change `multi_user` and `jwt_ttl_s` (seconds); keys left out keep their value."""
+        """Change `multi_user` and `jwt_ttl_s` (seconds), or `token_clock_offset_s` (added
+        to the tokens' `iat`/`exp`: a skewed clock); keys left out keep their value."""
         changes = check_fields(await read_json_object(request), _AUTH_FIELDS)
         if "multi_user" in changes:
             world.auth.multi_user = changes["multi_user"]
         if "jwt_ttl_s" in changes:
             world.auth.jwt_ttl_s = float(changes["jwt_ttl_s"])
+        if "token_clock_offset_s" in changes:
+            world.auth.token_clock_offset_s = float(changes["token_clock_offset_s"])
         return JSONResponse(_auth_json(world))
 
     @router.get("/llm-providers")

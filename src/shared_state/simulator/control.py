@@ -266,6 +266,9 @@ async def _write(
         response: Response = refusal
     elif world.faults.writes == "fail":
         response = json_error(500, "simulated write failure")
+    elif world.faults.fail_next_writes > 0:  # a few failures, then writes land again
+        world.faults.fail_next_writes -= 1
+        response = json_error(500, "simulated write failure")
     else:
         response = await _answer(handler, request)
     world.record_write(request.url.path, body, accepted=200 <= response.status_code < 300)
@@ -301,6 +304,7 @@ _FAULT_FIELDS: dict[str, FieldSpec] = {
             lambda v: isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable(),
         )
     ),
+    "fail_next_writes": COUNT,
 }
 
 
@@ -309,6 +313,8 @@ def _faults_json(world: UpstreamWorld) -> JSONObject:
     shown: JSONObject = {"reads": faults.reads, "writes": faults.writes, "delay_s": faults.delay_s}
     if faults.retry_after is not None:  # shown once set: earlier clients saw three keys
         shown["retry_after"] = faults.retry_after
+    if faults.fail_next_writes:  # shown while some are left, likewise
+        shown["fail_next_writes"] = faults.fail_next_writes
     return shown
 
 
@@ -377,6 +383,8 @@ def _control_router(
             world.faults.delay_s = float(changes["delay_s"])
         if "retry_after" in changes:
             world.faults.retry_after = changes["retry_after"]
+        if "fail_next_writes" in changes:
+            world.faults.fail_next_writes = changes["fail_next_writes"]
         return JSONResponse(_faults_json(world))
 
     @router.get("/writes")

@@ -27,6 +27,7 @@ from shared_state.simulator.control import (
     COUNT,
     DURATION,
     HTML_PAGE,
+    NUMBER,
     ApiError,
     FieldSpec,
     PathCounter,
@@ -219,7 +220,7 @@ def _lifetime(iat: int, ttl: float) -> int | float:
 def issue_access_token(world: LibreChatWorld) -> str:
     """Sign an access token for the user, valid `access_token_ttl_s`, and remember it."""
     auth, user = world.auth, world.user
-    iat = int(time.time())
+    iat = int(time.time() + auth.token_clock_offset_s)
     exp = _lifetime(iat, auth.access_token_ttl_s)
     payload = {
         "id": user.get("id"),
@@ -695,6 +696,7 @@ _AUTH_FIELDS: dict[str, FieldSpec] = {
     "login_max": COUNT,
     "login_window_s": FieldSpec("a number > 0", lambda v: DURATION.check(v) and v > 0),
     "two_factor": BOOLEAN,
+    "token_clock_offset_s": NUMBER,
 }
 _MODE_FIELDS: dict[str, FieldSpec] = {"legacy_convos": BOOLEAN}
 
@@ -707,6 +709,7 @@ def _auth_json(world: LibreChatWorld) -> JSONObject:
         "login_max": auth.login_max,
         "login_window_s": auth.login_window_s,
         "two_factor": auth.two_factor,
+        "token_clock_offset_s": auth.token_clock_offset_s,
         "access_tokens": len(auth.access_tokens),
         "sessions": len(auth.sessions),
     }
@@ -737,6 +740,8 @@ def native_control_router(world: LibreChatWorld) -> APIRouter:
             auth.login_max = changes["login_max"]
         if "two_factor" in changes:
             auth.two_factor = changes["two_factor"]
+        if "token_clock_offset_s" in changes:
+            auth.token_clock_offset_s = float(changes["token_clock_offset_s"])
         if {"login_max", "login_window_s"} & set(changes):
             auth.login_windows.clear()
         return JSONResponse(_auth_json(world))

@@ -106,6 +106,8 @@ class Faults:
     delay_s: float = DEFAULT_SLOW_DELAY_S
     retry_after: str | None = None
     """The `Retry-After` of a `throttled` or `unavailable` read (seconds or an HTTP date)."""
+    fail_next_writes: int = 0
+    """This many writes from now on fail (500), then writes land again."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,8 @@ class AnythingLLMAuth:
     password: str = SIM_ANYTHINGLLM_PASSWORD
     jwt_ttl_s: float = THIRTY_DAYS_S
     jwt_secret: str = f"{SECRET_CANARY}-allm-jwt-secret"
+    token_clock_offset_s: float = 0.0
+    """Added to the `iat`/`exp` of the JWTs issued: a server whose clock is off."""
 
 
 @dataclass(kw_only=True)
@@ -535,6 +539,8 @@ class LibreChatAuth:
     login_max: int = 7
     login_window_s: float = 300.0
     two_factor: bool = False
+    token_clock_offset_s: float = 0.0
+    """Added to the `iat`/`exp` of the access tokens issued: a server whose clock is off."""
     jwt_secret: str = f"{SECRET_CANARY}-lc-jwt-secret"
     refresh_secret: str = f"{SECRET_CANARY}-lc-refresh-secret"
     access_tokens: dict[str, float] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from shared_state.domain.models import (
     User,
     WritableSection,
 )
+from shared_state.domain.propagation import PropagationMemory
 from shared_state.errors import NotFound, UpstreamError
 from shared_state.state.bus import EventBus, Subscription
 from shared_state.state.changelog import ChangeLog, InMemoryChangeLog
@@ -79,6 +80,7 @@ class StateManager:
             for name in SOURCE_NAMES
         }
         self._local = LocalSettings()
+        self._propagation = PropagationMemory()
         self._state = self._build(version=0, sync_timestamp=None)
         self._rendered: dict[RenderTarget, bytes] = {}
         # ETags (contract §8): the state's follows `version`, a section's the version at
@@ -99,6 +101,15 @@ class StateManager:
     @property
     def local_settings(self) -> LocalSettings:
         return self._local
+
+    @property
+    def propagation_memory(self) -> PropagationMemory:
+        """Propagation's bases and open conflicts, kept in the snapshot file with the state."""
+        return self._propagation
+
+    def remember_propagation(self, memory: PropagationMemory) -> None:
+        """Replace propagation's memory; the next save of the snapshot file holds it."""
+        self._propagation = memory
 
     def upstream_data(self, source: SourceName) -> UpstreamSnapshot | None:
         """What `source` last answered, or None."""
@@ -210,6 +221,7 @@ class StateManager:
                 status=record.status.model_copy(update={"status": "stale"}), data=record.data
             )
         self._local = stored.local
+        self._propagation = stored.propagation
         # The restored state differs from the saved one (sources are stale now): a new version.
         self._replace(self._build(stored.version + 1, stored.sync_timestamp))
         self._changelog.reset(self._state.version)  # nothing before it can be replayed
@@ -315,6 +327,7 @@ class StateManager:
                 sync_timestamp=commit.state.sync_timestamp,
                 sources=dict(self._records),
                 local=self._local,
+                propagation=self._propagation,
             )
             await self._store.save(stored.version, render_stored(stored))
 
@@ -358,6 +371,7 @@ class StateManager:
                 sync_timestamp=self._state.sync_timestamp,
                 sources=dict(self._records),
                 local=self._local,
+                propagation=self._propagation,
             )
             await self._store.save(stored.version, render_stored(stored))
 
@@ -381,6 +395,7 @@ def render_stored(stored: StoredState) -> bytes:
     """The snapshot file's JSON, with each list spliced in as the JSON it is held as: a
     save at 10,000 conversations is one copy, not a serialisation."""
     head = stored.model_dump_json(by_alias=True, exclude={"sources", "local"}).encode()
+    # `propagation` is in `head`: small, and ahead of the lists spliced in below.
     parts = [head[:-1], b',"sources":{']
     for number, (name, record) in enumerate(stored.sources.items()):
         status = record.status.model_dump_json(by_alias=True).encode()

@@ -3,7 +3,9 @@
 Written atomically (temporary file, fsync, rename) after each change, off the event
 loop, read at start-up. It holds what each upstream last answered (secrets were removed
 when it arrived), the settings the service keeps itself, and the version, so that the
-version never goes backwards across a restart. Beside it:
+version never goes backwards across a restart, and propagation's memory (the value per
+field the upstreams last agreed on, open conflicts), so a restart neither takes an old
+difference for a change nor misses one made while it was down. Beside it:
 
 - `<name>.version`: the highest version ever saved, written (atomically) before the
   file itself, so the version survives a snapshot file that is lost or corrupt;
@@ -33,6 +35,7 @@ from shared_state.domain.models import (
     Timestamp,
     UpstreamSnapshot,
 )
+from shared_state.domain.propagation import PropagationMemory
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ class StoredState(DomainModel):
     sync_timestamp: Timestamp | None = None
     sources: dict[SourceName, SourceRecord]
     local: LocalSettings = LocalSettings()
+    propagation: PropagationMemory = PropagationMemory()
+    """Propagation's bases and open conflicts (contract §10); absent in older files."""
 
 
 class SnapshotStore:

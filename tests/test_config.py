@@ -44,6 +44,9 @@ ALL_VARIABLES = {
     "SHARED_STATE_EVENTS_HEARTBEAT_S",
     "SHARED_STATE_PROPAGATE",
     "SHARED_STATE_CONFLICT_POLICY",
+    "SHARED_STATE_REDIS_URL",
+    "SHARED_STATE_REDIS_PREFIX",
+    "SHARED_STATE_LEASE_TTL_S",
 }
 
 
@@ -239,4 +242,48 @@ def test_an_invalid_propagation_setting_names_its_variable(
         Settings()
     message = describe_invalid_settings(caught.value)
     assert name in message
+    assert "\n" not in message
+
+
+def test_redis_is_off_by_default_with_the_documented_prefix_and_ttl() -> None:
+    """Without `SHARED_STATE_REDIS_URL` there is no Redis; the prefix and TTL defaults
+    are contract §11's."""
+    settings = Settings()
+    assert settings.redis_url is None
+    assert settings.redis_prefix == "shared-state"
+    assert settings.lease_ttl_s == 15
+
+
+def test_a_redis_url_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The URL may hold a password: it is kept, but never in the settings' repr."""
+    monkeypatch.setenv("SHARED_STATE_REDIS_URL", "redis://:hunter2@redis:6379/0")
+    settings = Settings()
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == "redis://:hunter2@redis:6379/0"
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SHARED_STATE_REDIS_URL", "http://:hunter2@redis:6379"),
+        ("SHARED_STATE_REDIS_URL", "hunter2"),
+        ("SHARED_STATE_REDIS_PREFIX", "has space"),
+        ("SHARED_STATE_REDIS_PREFIX", "x" * 101),
+        ("SHARED_STATE_LEASE_TTL_S", "0.5"),
+        ("SHARED_STATE_LEASE_TTL_S", "soon"),
+    ],
+)
+def test_an_invalid_redis_setting_names_its_variable_and_never_its_value(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """A bad Redis setting stops start-up with one line naming the variable; a bad URL's
+    password is not in it."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = describe_invalid_settings(caught.value)
+    assert name in message
+    assert "hunter2" not in message
     assert "\n" not in message

@@ -31,6 +31,7 @@ def _imports(folder: str) -> dict[str, set[str]]:
         ("adapters", ("fastapi", "shared_state.api", "shared_state.service")),
         ("api", ("httpx", "shared_state.adapters")),
         ("service", ("fastapi", "shared_state.api")),
+        ("store", ("fastapi", "httpx", "shared_state.adapters", "shared_state.api")),
     ],
 )
 def test_layer_imports_point_inward(folder: str, forbidden: tuple[str, ...]) -> None:
@@ -39,5 +40,16 @@ def test_layer_imports_point_inward(folder: str, forbidden: tuple[str, ...]) -> 
         module: sorted(n for n in names if n.startswith(forbidden))
         for module, names in _imports(folder).items()
         if any(n.startswith(forbidden) for n in names)
+    }
+    assert offenders == {}
+
+
+def test_only_the_store_imports_redis() -> None:
+    """With `SHARED_STATE_REDIS_URL` unset the service never loads `redis`: only
+    `shared_state.store` may import it."""
+    offenders = {
+        module: sorted(n for n in names if n == "redis" or n.startswith("redis."))
+        for module, names in _imports(".").items()
+        if not module.startswith("store/") and any(n.split(".")[0] == "redis" for n in names)
     }
     assert offenders == {}

@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AnyHttpUrl,
     Field,
+    RedisDsn,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -108,6 +110,19 @@ class Settings(BaseSettings):
     """Who wins when both upstreams changed a propagated field: `anythingllm`,
     `librechat`, or `manual` (nothing is written until a write through the API)."""
 
+    # Several replicas on one Redis (contract §11).
+    redis_url: SecretStr | None = Field(None, alias="SHARED_STATE_REDIS_URL")
+    """`redis://` or `rediss://` URL; unset = one process, everything in memory. A secret:
+    it may hold a password (`shared_state.store.connection.redacted_url` shows it)."""
+    redis_prefix: str = Field(
+        "shared-state",
+        pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        alias="SHARED_STATE_REDIS_PREFIX",
+    )
+    """Every Redis key starts with `<prefix>:`; deployments sharing a Redis differ here."""
+    lease_ttl_s: float = Field(15.0, ge=1, le=3600, alias="SHARED_STATE_LEASE_TTL_S")
+    """How long the syncing replica's lease lasts without renewal (renewed every third)."""
+
     legacy_sync_interval_ms: float | None = Field(None, gt=0, alias="STATE_SYNC_INTERVAL")
     """The BizzyPerson module's interval, in milliseconds; used when ours is unset."""
 
@@ -138,6 +153,21 @@ class Settings(BaseSettings):
                 raise ValueError("expected comma-separated endpoint=provider pairs")
             pairs[endpoint.strip()] = provider.strip()
         return pairs
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _check_redis_url(cls, value: Any) -> Any:
+        """A `redis://` / `rediss://` URL; the error never repeats it (it may hold a
+        password)."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str):
+            try:
+                _REDIS_URL.validate_python(raw)
+            except ValidationError:
+                raise ValueError(
+                    "expected a redis:// or rediss:// URL, e.g. redis://redis:6379/0"
+                ) from None
+        return value
 
     @field_validator("propagate", mode="before")
     @classmethod
@@ -192,6 +222,9 @@ class Settings(BaseSettings):
                 "LIBRECHAT_PASSWORD (a service account) or LIBRECHAT_TOKEN"
             )
         return self
+
+
+_REDIS_URL: TypeAdapter[RedisDsn] = TypeAdapter(RedisDsn)
 
 
 def describe_invalid_settings(error: ValidationError) -> str:

@@ -1,0 +1,102 @@
+"""Idempotency keys in Redis: `service.idempotency.IdempotencyStore` shared by replicas.
+
+A write's key is claimed in Redis (`<prefix>:idempotency:<route>:<key>`, a hash of the
+body's digest and the claiming request's owner id), so the same key sent to another
+replica is known there: a repeat with the same body replays the first answer (status
+and body), another body is `IdempotencyKeyReused`, and a repeat that arrives while the
+first still runs, on any replica, waits for it. A claim lives `running_ttl_s` while its
+write runs (a replica that dies mid-write does not block the key for a day) and
+`ttl_s` (24 h) once it has an answer. Redis's TTLs bound the keys' lifetime; the count
+of 10,000 that `MemoryIdempotencyStore` also keeps is not enforced here (Redis's
+`maxmemory` is the operator's bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from redis.asyncio import Redis
+
+from shared_state.errors import IdempotencyKeyReused
+from shared_state.service.idempotency import KEY_TTL_S, Claim, StoredAnswer
+from shared_state.store.keys import StoreKeys
+
+# KEYS: entry. ARGV: digest, owner, running ttl (ms). -> {1} claimed; {0, digest, status, body}
+# ('' for what is not there yet).
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'owner', ARGV[2])
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return {1}
+end
+local entry = redis.call('HMGET', KEYS[1], 'digest', 'status', 'body')
+return {0, entry[1] or '', entry[2] or '', entry[3] or ''}
+"""
+# KEYS: entry. ARGV: owner, status, body, ttl (ms). -> 1 kept; 0 not this claim's any more.
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+    return 0
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'body', ARGV[3])
+redis.call('HDEL', KEYS[1], 'owner')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+# KEYS: entry. ARGV: owner. -> 1 forgotten; 0 not this claim's.
+_ABANDON = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisIdempotencyStore:
+    """`IdempotencyStore` in Redis, shared by every replica with the same prefix."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: StoreKeys,
+        *,
+        ttl_s: float = KEY_TTL_S,
+        running_ttl_s: float = 120.0,
+        poll_s: float = 0.05,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl_ms = max(1, round(ttl_s * 1000))
+        self._running_ms = max(1, round(running_ttl_s * 1000))
+        self._poll_s = poll_s
+        self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
+        self._abandon = redis.register_script(_ABANDON)
+
+    async def claim(self, scope: str, key: str, body_digest: str) -> Claim:
+        name = self._keys.idempotency(scope, key)
+        owner = uuid.uuid4().hex
+        while True:
+            answer = await self._claim(keys=[name], args=[body_digest, owner, self._running_ms])
+            if int(answer[0]) == 1:
+                return Claim(token=(name, owner))
+            digest, status, body = (bytes(part) for part in answer[1:])
+            if digest.decode() != body_digest:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was already used with another body on this route."
+                )
+            if status:
+                return Claim(replay=StoredAnswer(status=int(status), body=body))
+            # The first request still runs, maybe on another replica: Redis has no way
+            # to wait on a key, so look again shortly (bounded by the claim's TTL).
+            await asyncio.sleep(self._poll_s)
+
+    async def finish(self, claim: Claim, answer: StoredAnswer) -> None:
+        name, owner = claim.token
+        await self._finish(keys=[name], args=[owner, answer.status, answer.body, self._ttl_ms])
+
+    async def abandon(self, claim: Claim) -> None:
+        """The write ended without an answer worth keeping: forget the key, so a retry
+        (on any replica) runs it."""
+        name, owner = claim.token
+        await self._abandon(keys=[name], args=[owner])

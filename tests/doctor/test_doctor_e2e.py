@@ -62,6 +62,17 @@ async def test_a_disabled_upstream_is_one_line(doctor: Doctor) -> None:
     assert "LIBRECHAT_BASE_URL is not set" in librechat[0][3]
 
 
+async def test_no_upstream_configured_fails_with_the_variables_to_set(doctor: Doctor) -> None:
+    """With neither base URL (a .env not found, say), the doctor does not call that
+    healthy: one failed check names the variables to set, and the exit code is 1."""
+    run = await doctor({})
+    assert run.code == 1, run.out
+    failed = [row for row in run.rows() if not row[0]]
+    assert [(name, check) for _, name, check, _ in failed] == [("service", "configured")]
+    assert "ANYTHINGLLM_BASE_URL" in run.out
+    assert "LIBRECHAT_BASE_URL" in run.out
+
+
 async def test_the_wrong_port_is_named(doctor: Doctor, flavour: Flavour) -> None:
     """Nothing listens on the port: `reachable` fails, says so, and asks about the port."""
     async with SimulatorServers(flavour=flavour) as sims:

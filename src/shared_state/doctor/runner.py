@@ -71,6 +71,18 @@ async def diagnose(settings: Settings) -> Report:
         results = await asyncio.gather(*runs)
     checks = [check for targets in results for check in targets[0]]
     found = [secret for targets in results for secret in targets[1]]
+    if settings.anythingllm_base_url is None and settings.librechat_base_url is None:
+        # Most often a .env that was not found (another working directory) or not exported.
+        checks.append(
+            Check(
+                "service",
+                "configured",
+                False,
+                "no upstream is configured: the sidecar would serve an empty state",
+                "set ANYTHINGLLM_BASE_URL and/or LIBRECHAT_BASE_URL (in the environment or "
+                "in .env in the working directory)",
+            )
+        )
     return Report(tuple(checks)).redacted([*secrets, *found])
 
 

@@ -202,7 +202,8 @@ async def test_a_follower_sees_every_change_in_order(
             await holder.publish(version)
         assert await asyncio.wait_for(waiting, GENEROUS_S) is True
         update = await follower.changes_after(after)
-        assert update is not None and update.events is not None
+        assert update is not None
+        assert update.events is not None
         assert update.state == StoredState(version=batch[-1], fence=1, snapshot=snapshot(batch[-1]))
         seen += [e.version for e in update.events]
         after = update.state.version

@@ -88,7 +88,10 @@ class Replica:
         assert settings.redis_url is not None
         url = settings.redis_url.get_secret_value()
         self.url = redacted_url(url)
-        timeout_s = min(settings.request_timeout_s, 5.0)
+        # A write may make two Redis calls (its Idempotency-Key, the upstream lock), each
+        # tried twice: all four fit in the request timeout, as contract §11 asks of the
+        # 503 for a Redis that stopped answering.
+        timeout_s = max(0.05, min(settings.request_timeout_s / 4, 2.5))
         self._redis = connect(url, timeout_s=timeout_s)
         self._blocking = connect(url, timeout_s=timeout_s, wait_s=WAIT_S)
         stack.push_async_callback(self._blocking.aclose)

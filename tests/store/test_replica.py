@@ -5,6 +5,7 @@ signals, live in `tests/replicas/`.)"""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
@@ -146,7 +147,7 @@ async def test_without_redis_replicas_serve_what_they_hold_and_refuse_writes(
             refreshed = await service.get("", params={"refresh": "true"})
             assert (refreshed.status_code, refreshed.content) == (200, held)
         for service in replicas:
-            await eventually(lambda s=service: _store_is(s, "unavailable"))
+            await eventually(functools.partial(_store_is, service, "unavailable"))
             status = (await service.get("/status")).json()["store"]
             assert status["lastError"]
         assert (await sim_clients[0].get("/_sim/writes")).json() == []
@@ -155,7 +156,7 @@ async def test_without_redis_replicas_serve_what_they_hold_and_refuse_writes(
 
     version = (await replicas[0].get("")).json()["version"]
     for service in replicas:
-        await eventually(lambda s=service: _store_is(s, "ok"))
+        await eventually(functools.partial(_store_is, service, "ok"))
 
     async def one_holder_again() -> bool:
         statuses = [(await s.get("/status")).json() for s in replicas]

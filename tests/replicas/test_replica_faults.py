@@ -11,7 +11,14 @@ import time
 from functools import partial
 from typing import Any
 
-from tests.replicas.conftest import LEASE_TTL_S, REQUEST_TIMEOUT_S, Cluster, Replica, event_stream
+from tests.replicas.conftest import (
+    LEASE_TTL_S,
+    REQUEST_TIMEOUT_S,
+    Cluster,
+    Replica,
+    content_of,
+    event_stream,
+)
 
 SYNC_INTERVAL_S = "1"
 TAKEOVER_SLACK_S = 6.0
@@ -147,7 +154,9 @@ async def test_redis_stopped_replicas_serve_what_they_hold_refuse_writes_and_cat
     cluster.redis_server.stop()
     for replica in replicas:
         served = await cluster.state(replica)
-        assert served.json() == before.json()
+        assert served.json()["version"] == version
+        assert content_of(served.json()) == content_of(before.json())
+        assert served.headers["etag"] == before.headers["etag"]
         assert (await cluster.client.get(f"{replica.url}/readyz")).status_code == 200
 
     async def unavailable(replica: Replica) -> None:
@@ -198,3 +207,24 @@ async def test_redis_stopped_replicas_serve_what_they_hold_refuse_writes_and_cat
     assert after["version"] > caught_up.json()["version"]
     assert after["settings"]["llm"]["model"] == "gpt-4o-mini"
     cluster.ledger.assert_consistent()
+
+
+async def test_the_holder_stopped_with_sigterm_exits_0_and_the_other_goes_on(
+    cluster: Cluster,
+) -> None:
+    """SIGTERM of the holder: it exits 0 with no traceback; the other replica takes the
+    lease and syncs, at the next version."""
+    replicas = await cluster.start(2)
+    old = await cluster.holder()
+    (other,) = [r for r in replicas if r is not old]
+    version = (await cluster.converged()).json()["version"]
+
+    code = await old.terminate()
+    assert code == 0, old.stderr()
+    assert "Traceback" not in old.stderr()
+    assert await cluster.holder([other]) is other
+    await cluster.sim("anythingllm", "POST", "/_sim/workspaces", json={"name": "After Sigterm"})
+    synced = await cluster.client.post(other.api("/sync"))
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["version"] == version + 1
+    assert "After Sigterm" in workspace_names((await cluster.state(other)).json())

@@ -296,11 +296,12 @@ class Cluster:
 
     async def start(self, count: int, **env: str) -> list[Replica]:
         """`count` more replicas, started together; returns once each answers `/readyz`."""
-        started = [
-            await start_replica(name, self.env(**env), self.workdir / name)
-            for name in (f"r{len(self.replicas) + n + 1}" for n in range(count))
-        ]
-        self.replicas.extend(started)
+        started: list[Replica] = []
+        for _ in range(count):
+            name = f"r{len(self.replicas) + 1}"
+            replica = await start_replica(name, self.env(**env), self.workdir / name)
+            self.replicas.append(replica)  # known at once: killed at the end whatever happens
+            started.append(replica)
         await asyncio.gather(*(self.wait_ready(replica) for replica in started))
         return started
 

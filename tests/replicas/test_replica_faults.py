@@ -91,6 +91,9 @@ async def test_the_holder_killed_another_takes_over_within_the_ttl_and_versions_
         store = await cluster.store(survivor)
         expected = takeovers[survivor.name] + (1 if survivor is new else 0)
         assert store["takeovers"] == expected, (survivor, store)
+        metrics = await cluster.metrics(survivor)
+        assert metrics["shared_state_lease_takeovers_total"] == expected, survivor
+        assert metrics["shared_state_lease_held"] == (1 if survivor is new else 0), survivor
     assert (await cluster.sim_stats())["librechat"]["logins"] == 2  # one per tenure
     other = next(r for r in survivors if r is not new)
     await assert_every_version_is_in_the_log(cluster, other, first_version, after["version"])

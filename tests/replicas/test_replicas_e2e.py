@@ -101,6 +101,13 @@ async def test_two_then_three_replicas_poll_once_log_in_once_and_serve_one_state
     stores = [await cluster.store(r) for r in cluster.alive]
     assert {s["kind"] for s in stores} == {"redis"}
     assert len({s["replica"] for s in stores}) == 3  # three replicas, three ids
+    holder = await cluster.holder()
+    for replica in cluster.alive:
+        metrics = await cluster.metrics(replica)
+        is_holder = 1 if replica is holder else 0
+        assert metrics["shared_state_store_up"] == 1, replica
+        assert metrics["shared_state_lease_held"] == is_holder, replica
+        assert metrics["shared_state_lease_takeovers_total"] == is_holder, replica
 
 
 async def test_a_write_on_a_follower_reaches_the_upstreams_once_and_every_replica_and_stream(

@@ -231,20 +231,10 @@ async def test_redis_stopped_replicas_serve_what_they_hold_refuse_writes_and_cat
     assert caught_up.json()["version"] >= version
     holder = await cluster.holder()
     follower = next(r for r in replicas if r is not holder)
-    refusals: list[str] = []
-
-    async def write_works() -> None:
-        # While the holder takes the empty Redis's lease again, a write may still be
-        # refused (and then writes nothing); it must work again by itself, soon.
-        answer = await cluster.client.post(
-            follower.api("/llm-settings"), json={"model": "gpt-4o-mini"}
-        )
-        if answer.status_code == 503:
-            refusals.append(answer.json()["code"])
-        assert answer.status_code == 200, answer.text
-
-    await cluster.eventually(write_works, "a write on the follower works again")
-    assert set(refusals) <= {"store_unavailable", "holder_unavailable"}, refusals
+    # The first write after that works: one that meets a takeover waits for the new
+    # holder in the queue (a replica that finds it holds no lease hands it back).
+    answer = await cluster.client.post(follower.api("/llm-settings"), json={"model": "gpt-4o-mini"})
+    assert answer.status_code == 200, answer.text
     writes = await cluster.sim_writes()
     assert [len(writes["anythingllm"]), len(writes["librechat"])] == [1, 1], writes
     after = (await cluster.converged()).json()

@@ -237,7 +237,7 @@ async def running(
             await replica.start(synchronizer, local)
             stack.push_async_callback(replica.stop)  # first out: the lease goes back
             runtime_parts = {
-                "operations": ReplicatedOperations(replica, local, manager),
+                "operations": ReplicatedOperations(replica, local, manager, settings),
                 "replica": replica,
                 "idempotency": replica.idempotency,
             }

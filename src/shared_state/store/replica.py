@@ -406,11 +406,12 @@ class ReplicatedOperations:
     """`Operations` on a replica: the holder carries a sync or a write out itself, any
     other replica hands it over and answers once it serves the result."""
 
-    def __init__(self, replica: Replica, local: LocalOperations, manager: StateManager) -> None:
+    def __init__(
+        self, replica: Replica, local: LocalOperations, manager: StateManager, settings: Settings
+    ) -> None:
         self._replica = replica
         self._local = local
         self._manager = manager
-        settings = replica._settings
         # A write may wait behind a whole sync in the holder's upstream lock.
         self._timeout_s = settings.sync_timeout_s + 2 * settings.request_timeout_s
 
@@ -448,7 +449,7 @@ class ReplicatedOperations:
             # Known down: say so at once rather than after a timeout (the follower tries
             # Redis again every second and clears this when it answers).
             raise StoreUnavailable(
-                f"Redis is unavailable ({self._replica.last_error}); nothing was changed."
+                "Redis does not answer now; nothing was changed (/status shows the error)."
             )
         answer = await self._replica.commands.call(command, timeout_s=self._timeout_s)
         outcome = answer.get("outcome")

@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +43,7 @@ from shared_state.simulator import (
     SimulatorServers,
 )
 from tests.e2e.test_events_e2e import EventReader
-from tests.redis_server import RedisServer, find_redis_server, free_port
+from tests.redis_server import RedisServer, free_port
 
 T = TypeVar("T")
 
@@ -62,28 +62,7 @@ CONTENT_SECTIONS = ("user", "settings", "workspaces", "conversations")
 """What `version` counts (§4), with each source's `status`; `syncTimestamp` and the
 sources' times may move without a new version."""
 
-_skips: list[str] = []
-
-
 # --- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """The session's `redis-server` for the replica tests, started on first use."""
-    executable = find_redis_server()
-    if executable is None:
-        reason = (
-            "REPLICA TESTS SKIPPED: no `redis-server` found (Debian: apt-get install redis-server)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(
-                f"CI=true and no `redis-server` found: the replica tests must run ({reason})"
-            )
-        _skips.append(reason)
-        pytest.skip(reason)
-    with RedisServer(executable) as server:
-        yield server
 
 
 @pytest.fixture
@@ -107,12 +86,6 @@ async def cluster(
         finally:
             await running.close()
             print(running.logs())  # shown by pytest for a failing test only
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say it where nobody can miss it: the replica tests did not run."""
-    if _skips:
-        terminalreporter.write_sep("!", f"WARNING: {_skips[0]}", red=True, bold=True)
 
 
 # --- one replica ---------------------------------------------------------------------------

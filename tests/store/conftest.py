@@ -1,40 +1,16 @@
-"""Store fixtures: one real `redis-server` per test session (tests/redis_server.py) and,
-per test, an empty database and a `redis.asyncio` client on it.
-
-Without `redis-server` the tests that need it are skipped with a loud reason and a
-warning line in the pytest summary; with `CI=true` that is an error, not a skip.
-"""
+"""Store fixtures: per test, on the session's `redis-server` (`tests/conftest.py`), an
+empty database with a `redis.asyncio` client on it, and a key prefix of its own."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from tests.redis_server import RedisServer, find_redis_server
-
-_skips: list[str] = []
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """The session's `redis-server`, started on first use."""
-    executable = find_redis_server()
-    if executable is None:
-        reason = (
-            "REDIS TESTS SKIPPED: no `redis-server` found (Debian: apt-get install redis-server)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and no `redis-server` found: the Redis tests must run ({reason})")
-        _skips.append(reason)
-        pytest.skip(reason)
-    with RedisServer(executable) as server:
-        yield server
+from tests.redis_server import RedisServer
 
 
 @pytest_asyncio.fixture
@@ -54,9 +30,3 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 def prefix() -> str:
     """A key prefix of the test's own, as two deployments on one Redis would have."""
     return f"test-{uuid.uuid4().hex[:8]}"
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say it where nobody can miss it: the Redis tests did not run."""
-    if _skips:
-        terminalreporter.write_sep("!", f"WARNING: {_skips[0]}", red=True, bold=True)

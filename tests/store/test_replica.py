@@ -26,7 +26,8 @@ from shared_state.simulator import (
 from shared_state.store.keys import StoreKeys
 from shared_state.store.shared_state import SharedStateStore
 from tests.e2e.conftest import Service, run_service, sidecar_settings
-from tests.e2e.conftest import sim_clients as sim_clients  # a fixture, shared
+from tests.e2e.conftest import sim_clients as sim_clients  # fixtures, shared
+from tests.e2e.conftest import sims as sims
 from tests.e2e.test_events_e2e import open_stream
 from tests.e2e.test_secrets_e2e import settings_for
 from tests.redis_server import RedisServer
@@ -42,10 +43,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = GEN
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def sims() -> AsyncIterator[SimulatorServers]:
-    async with SimulatorServers(flavour="bizzy") as servers:
-        yield servers
+def on_redis(redis_server: RedisServer, prefix: str) -> dict[str, Any]:
+    """The settings that make a replica of the deployment `prefix` on `redis_server`."""
+    return {
+        "SHARED_STATE_REDIS_URL": redis_server.url,
+        "SHARED_STATE_REDIS_PREFIX": prefix,
+        "SHARED_STATE_LEASE_TTL_S": 1,
+    }
 
 
 @pytest.fixture
@@ -55,12 +59,7 @@ async def replicas(
     """Two replicas on one Redis, once one of them holds the lease and both serve its
     first sync."""
     redis_server.start()
-    settings = sidecar_settings(
-        sims,
-        SHARED_STATE_REDIS_URL=redis_server.url,
-        SHARED_STATE_REDIS_PREFIX=prefix,
-        SHARED_STATE_LEASE_TTL_S=1,
-    )
+    settings = sidecar_settings(sims, **on_redis(redis_server, prefix))
     async with AsyncExitStack() as stack:
         services = [await stack.enter_async_context(run_service(settings)) for _ in range(2)]
 
@@ -248,13 +247,7 @@ async def test_redis_never_holds_a_secret(
     key, password, token, or the canaries the simulators hide in their data."""
     redis_server.start()
     async with SimulatorServers(flavour=flavour) as sims:
-        settings = settings_for(
-            sims,
-            flavour,
-            SHARED_STATE_REDIS_URL=redis_server.url,
-            SHARED_STATE_REDIS_PREFIX=prefix,
-            SHARED_STATE_LEASE_TTL_S=1,
-        )
+        settings = settings_for(sims, flavour, **on_redis(redis_server, prefix))
         async with run_service(settings) as service:
             await eventually(lambda: _version_is_above(service, 0))
             assert (await service.post("/sync")).status_code == 200
@@ -314,12 +307,7 @@ async def test_a_replica_started_without_redis_waits_for_it_then_serves(
     """Redis unreachable at start-up: the replica starts, says so, is not ready (it holds
     no state and serves none of its own), and syncs as the holder once Redis is there."""
     redis_server.stop()
-    settings = sidecar_settings(
-        sims,
-        SHARED_STATE_REDIS_URL=redis_server.url,
-        SHARED_STATE_REDIS_PREFIX=prefix,
-        SHARED_STATE_LEASE_TTL_S=1,
-    )
+    settings = sidecar_settings(sims, **on_redis(redis_server, prefix))
     try:
         async with run_service(settings) as service:
             assert (await service.client.get("/readyz")).status_code == 503

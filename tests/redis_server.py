@@ -10,6 +10,7 @@ fixtures in `tests/store/conftest.py` skip loudly without it, and fail under `CI
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -104,6 +105,15 @@ class RedisServer:
             watcher.join(timeout=START_TIMEOUT_S)  # it reads to the end of the output
         if process.stdout is not None:
             process.stdout.close()
+
+    def pause(self) -> None:
+        """SIGSTOP: it keeps its connections and answers nothing (a hung Redis)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         self.stop()

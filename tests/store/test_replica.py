@@ -322,3 +322,28 @@ async def test_a_replica_started_without_redis_waits_for_it_then_serves(
             assert (status["status"], status["holding"], status["takeovers"]) == ("ok", True, 1)
     finally:
         redis_server.start()
+
+
+async def test_a_hung_redis_turns_writes_into_503_within_the_request_timeout(
+    replicas: list[Service], redis_server: RedisServer
+) -> None:
+    """Redis that keeps its connections open and answers nothing (SIGSTOP): a write on
+    either replica is refused within `SHARED_STATE_REQUEST_TIMEOUT_S` (2 s here), reads
+    go on; once Redis answers again, writes work."""
+    loop = asyncio.get_running_loop()
+    redis_server.pause()
+    try:
+        for service in replicas:
+            started = loop.time()
+            refused = await service.post("/ui-settings", json={"fontSize": "large"})
+            took = loop.time() - started
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["code"] == "store_unavailable"
+            assert took <= 2.0 + 0.5, took  # the contract's bound, with scheduling slack
+            assert (await service.get("/settings")).status_code == 200
+    finally:
+        redis_server.resume()
+    for service in replicas:
+        await eventually(functools.partial(_store_is, service, "ok"))
+    written = await replicas[1].post("/ui-settings", json={"fontSize": "large"})
+    assert written.status_code == 200, written.text

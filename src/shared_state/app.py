@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -35,10 +36,11 @@ from shared_state.api.events import router as events_router
 from shared_state.api.static import static_router
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
+from shared_state.service.operations import LocalOperations
 from shared_state.service.propagation import Propagator
 from shared_state.service.runtime import Runtime
 from shared_state.service.scheduler import start_sync_schedule, stop_sync_schedule
-from shared_state.service.sync import Synchronizer
+from shared_state.service.sync import Synchronizer, UpstreamLock
 from shared_state.service.writes import SettingsWriter
 from shared_state.state.bus import EventBus
 from shared_state.state.changelog import InMemoryChangeLog
@@ -194,9 +196,18 @@ async def running(
         )
         stack.callback(manager.close)
         metrics.watch(manager)
-        if restore:
+        replica = None
+        upstream_lock: UpstreamLock = asyncio.Lock()
+        if settings.redis_url is not None:
+            # Imported here: without Redis the service never loads redis-py.
+            from shared_state.store.replica import Replica
+
+            # A replica restores the snapshot file only as a holder that finds Redis
+            # empty: a follower serves the shared state, never a version of its own.
+            replica = Replica(settings, manager, stack, schedule=schedule, restore=restore)
+            upstream_lock = replica.upstream_lock
+        elif restore:
             manager.restore()
-        upstream_lock = asyncio.Lock()
         propagator = Propagator(
             upstreams,
             manager,
@@ -217,11 +228,23 @@ async def running(
         writer = SettingsWriter(
             upstreams, manager, upstream_lock=upstream_lock, on_written=propagator.written
         )
+        local = LocalOperations(synchronizer, writer, manager)
         scheduler = None
-        if schedule:
+        runtime_parts: dict[str, Any] = {}
+        if replica is not None:
+            from shared_state.store.replica import ReplicatedOperations
+
+            await replica.start(synchronizer, local)
+            stack.push_async_callback(replica.stop)  # first out: the lease goes back
+            runtime_parts = {
+                "operations": ReplicatedOperations(replica, local, manager),
+                "replica": replica,
+                "idempotency": replica.idempotency,
+            }
+        elif schedule:
             scheduler = start_sync_schedule(synchronizer, settings.sync_interval_s)
             stack.callback(stop_sync_schedule, scheduler)
-        yield Runtime(
+        runtime = Runtime(
             settings=settings,
             manager=manager,
             synchronizer=synchronizer,
@@ -229,7 +252,10 @@ async def running(
             metrics=metrics,
             scheduler=scheduler,
             propagator=propagator,
+            **runtime_parts,
         )
+        metrics.watch_store(runtime.store_status)
+        yield runtime
 
 
 def create_app(

@@ -14,6 +14,8 @@
     ├── VersionMismatch                a write's If-Match is no longer current            → 412
     ├── InvalidIdempotencyKey          an Idempotency-Key that is not 1-255 printable ASCII → 422
     ├── IdempotencyKeyReused           a key already used with another body               → 422
+    ├── StoreUnavailable               replicas: Redis cannot be reached now              → 503
+    ├── HolderUnavailable              replicas: no syncing replica answered in time      → 503
     └── SubscriptionDropped            an event subscriber fell too far behind
 
 Messages never carry upstream bodies or credentials: they are shown in ``/status``
@@ -141,3 +143,17 @@ class SubscriptionDropped(SharedStateError):
     """The subscriber's queue filled up, so the bus dropped it; subscribe again to catch up."""
 
     code = "subscription_dropped"
+
+
+class StoreUnavailable(SharedStateError):
+    """Replicas (contract §11): Redis did not answer, so a write or a sync cannot be
+    carried out now; nothing was changed and no upstream was called."""
+
+    code = "store_unavailable"
+
+
+class HolderUnavailable(SharedStateError):
+    """Replicas: no replica holding the sync lease carried out the request in time (a
+    takeover in progress, or a holder still finishing a previous tenure's work)."""
+
+    code = "holder_unavailable"

@@ -13,8 +13,8 @@ Label sets are bounded: `route` is a path template or `unmatched`, `method` one 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final, Literal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -102,6 +102,10 @@ class Metrics:
         """Read the state's gauges from `manager` from now on (it is built after us)."""
         self._state.manager = manager
 
+    def watch_store(self, status: Callable[[], dict[str, Any]]) -> None:
+        """Read the store's gauges from `status` (`/status`'s `store`) from now on."""
+        self._state.store_status = status
+
     def record_upstream(self, upstream: str, outcome: UpstreamOutcome, duration_s: float) -> None:
         """One request to `upstream` ended: `JsonApi`'s recorder."""
         self.upstream_requests.labels(upstream, outcome).inc()
@@ -117,6 +121,7 @@ class _StateCollector(Collector):
 
     def __init__(self) -> None:
         self.manager: StateManager | None = None
+        self.store_status: Callable[[], dict[str, Any]] | None = None
 
     def collect(self) -> Iterator[Metric]:
         manager = self.manager
@@ -145,3 +150,20 @@ class _StateCollector(Collector):
             "Event-stream subscribers dropped because they fell behind.",
             value=manager.subscribers_dropped if manager is not None else 0,
         )
+        if self.store_status is not None:
+            store = self.store_status()
+            yield GaugeMetricFamily(
+                "shared_state_store_up",
+                "1 while the store answers (always, in memory); 0 while Redis does not.",
+                value=1 if store["status"] == "ok" else 0,
+            )
+            yield GaugeMetricFamily(
+                "shared_state_lease_held",
+                "1 while this replica holds the sync lease (always, in memory).",
+                value=1 if store["holding"] else 0,
+            )
+            yield CounterMetricFamily(
+                "shared_state_lease_takeovers",
+                "Times this replica took the sync lease.",
+                value=store["takeovers"],
+            )

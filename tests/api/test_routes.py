@@ -246,8 +246,8 @@ async def test_post_sync_with_nothing_new_keeps_the_version(service: Service) ->
 
 
 async def test_status_answers_the_contract_fields(service: Service) -> None:
-    """`GET /status` answers version, syncTimestamp, sources, interval, subscribers, uptime
-    and propagation (contract §10)."""
+    """`GET /status` answers version, syncTimestamp, sources, interval, subscribers, uptime,
+    propagation (contract §10) and store (§11: in memory, one process does it all)."""
     response = await service.client.get(BASE + "/status")
 
     assert response.status_code == 200
@@ -260,6 +260,16 @@ async def test_status_answers_the_contract_fields(service: Service) -> None:
         "subscribers",
         "uptimeS",
         "propagation",
+        "store",
+    }
+    assert status["store"] == {
+        "kind": "memory",
+        "status": "ok",
+        "lastError": None,
+        "replica": None,
+        "leaseHolder": None,
+        "holding": True,
+        "takeovers": 0,
     }
     assert status["version"] == 1
     assert JS_ISO.match(status["syncTimestamp"])

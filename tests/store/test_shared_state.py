@@ -1,6 +1,6 @@
 """The shared state and its change log against a real redis-server: fenced, atomic
-publishes; "every version after N" or "too old"; a follower that sees every change in
-order; and the in-memory mirror a replica serves from."""
+publishes; "every version after N" or "too old"; renewed timestamps (`touch`); and a
+follower that sees every change in order."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 
 from shared_state.domain.events import ChangedEvent, changed_json, diff_items
 from shared_state.domain.items import ItemList
-from shared_state.store.changelog import MirroredChangeLog
 from shared_state.store.keys import StoreKeys
 from shared_state.store.lease import Lease
 from shared_state.store.shared_state import (
@@ -37,7 +36,7 @@ def event(version: int, previous: int | None = None) -> ChangedEvent:
     )
 
 
-def state_json(version: int) -> bytes:
+def snapshot(version: int) -> bytes:
     return b'{"version":%d}' % version
 
 
@@ -51,9 +50,10 @@ class Holder:
     async def publish(self, version: int) -> None:
         assert self.lease.fence is not None
         await self.store.publish(
+            holder=self.lease.holder,
             fence=self.lease.fence,
             version=version,
-            state_json=state_json(version),
+            snapshot=snapshot(version),
             event=event(version),
         )
 
@@ -83,10 +83,12 @@ async def test_a_publish_is_the_state_its_version_and_its_entry(
     holder: Holder, store: SharedStateStore
 ) -> None:
     assert await store.current() is None
-    await holder.store.publish(fence=1, version=1, state_json=state_json(1), event=None)
+    await holder.store.publish(
+        holder="holder", fence=1, version=1, snapshot=snapshot(1), event=None
+    )
     await holder.publish(2)
 
-    assert await store.current() == StoredState(version=2, json=state_json(2), fence=1)
+    assert await store.current() == StoredState(version=2, fence=1, snapshot=snapshot(2))
     assert as_bytes(await store.since(1)) == as_bytes([event(2)])
     assert await store.since(2) == []
 
@@ -96,7 +98,7 @@ async def test_the_new_holder_is_published_and_the_paused_one_refused(
 ) -> None:
     paused = Lease(redis, keys, "a", 0.2)
     assert await paused.acquire() == 1
-    await store.publish(fence=1, version=1, state_json=state_json(1), event=None)
+    await store.publish(holder="a", fence=1, version=1, snapshot=snapshot(1), event=None)
     remaining_ms = await redis.pttl(keys.lease)
     await asyncio.sleep(max(remaining_ms, 0) / 1000 + 0.01)  # its lease runs out
     successor = Lease(redis, keys, "b", 30)
@@ -104,18 +106,18 @@ async def test_the_new_holder_is_published_and_the_paused_one_refused(
 
     # The paused holder wakes up and publishes with the token it still has: refused.
     with pytest.raises(StaleFence):
-        await store.publish(fence=1, version=2, state_json=b'{"stale":1}', event=event(2))
-    await store.publish(fence=2, version=2, state_json=state_json(2), event=event(2))
+        await store.publish(holder="a", fence=1, version=2, snapshot=b'{"stale":1}', event=event(2))
+    await store.publish(holder="b", fence=2, version=2, snapshot=snapshot(2), event=event(2))
     with pytest.raises(StaleFence):
-        await store.publish(fence=1, version=3, state_json=b'{"stale":1}', event=event(3))
+        await store.publish(holder="a", fence=1, version=3, snapshot=b'{"stale":1}', event=event(3))
 
-    assert await store.current() == StoredState(version=2, json=state_json(2), fence=2)
+    assert await store.current() == StoredState(version=2, fence=2, snapshot=snapshot(2))
     assert as_bytes(await store.since(1)) == as_bytes([event(2)])
 
 
 async def test_nobody_publishes_without_a_lease(store: SharedStateStore) -> None:
     with pytest.raises(StaleFence):
-        await store.publish(fence=1, version=1, state_json=state_json(1), event=None)
+        await store.publish(holder="nobody", fence=1, version=1, snapshot=snapshot(1), event=None)
     assert await store.current() is None
 
 
@@ -127,7 +129,7 @@ async def test_versions_never_go_backwards(holder: Holder, store: SharedStateSto
     assert refused.value.current == 2
     with pytest.raises(VersionNotNewer):
         await holder.publish(1)
-    assert (await store.current()) == StoredState(version=2, json=state_json(2), fence=1)
+    assert (await store.current()) == StoredState(version=2, fence=1, snapshot=snapshot(2))
 
 
 async def test_since_answers_every_version_after_n_or_too_old(
@@ -149,7 +151,9 @@ async def test_a_gap_starts_the_log_over(holder: Holder, store: SharedStateStore
     for version in (1, 2, 3):
         await holder.publish(version)
     # An event from another version than the shared one (a restore elsewhere, say).
-    await store.publish(fence=1, version=5, state_json=state_json(5), event=event(5, 4))
+    await store.publish(
+        holder="holder", fence=1, version=5, snapshot=snapshot(5), event=event(5, 4)
+    )
 
     assert await store.since(3) is None
     assert await store.since(4) is None
@@ -172,15 +176,15 @@ async def test_a_redis_that_comes_back_empty_takes_the_holders_state(
 ) -> None:
     lease = Lease(redis, keys, "a", 30)
     assert await lease.acquire() == 1
-    await store.publish(fence=1, version=1, state_json=state_json(1), event=None)
+    await store.publish(holder="a", fence=1, version=1, snapshot=snapshot(1), event=None)
     await redis.flushdb()  # Redis restarted with nothing
     assert await store.current() is None
     assert await store.since(1) is None
 
     assert await lease.acquire() == 1  # the key is gone: taken again, the counter anew
-    await store.publish(fence=1, version=7, state_json=state_json(7), event=event(7))
+    await store.publish(holder="a", fence=1, version=7, snapshot=snapshot(7), event=event(7))
 
-    assert await store.current() == StoredState(version=7, json=state_json(7), fence=1)
+    assert await store.current() == StoredState(version=7, fence=1, snapshot=snapshot(7))
     assert await store.since(6) is None
     assert await store.since(7) == []
 
@@ -189,23 +193,22 @@ async def test_a_follower_sees_every_change_in_order(
     redis: Redis, keys: StoreKeys, holder: Holder
 ) -> None:
     await holder.publish(1)
-    follower = SharedStateStore(redis, keys, replay_versions=5).follow(1, block_ms=200)
+    follower = SharedStateStore(redis, keys, replay_versions=5)
     seen: list[int] = []
-    try:
-        for version in (2, 3, 4):
+    after = 1
+    for batch in ((2,), (3, 4), (5,)):
+        waiting = asyncio.create_task(follower.wait_for_change(after, block_ms=5000))
+        for version in batch:
             await holder.publish(version)
-            update = await asyncio.wait_for(anext(follower), GENEROUS_S)
-            assert update.state == StoredState(version=version, json=state_json(version), fence=1)
-            assert update.events is not None
-            seen += [e.version for e in update.events]
-        await holder.publish(5)
-        await holder.publish(6)
-        update = await asyncio.wait_for(anext(follower), GENEROUS_S)
+        assert await asyncio.wait_for(waiting, GENEROUS_S) is True
+        update = await follower.changes_after(after)
+        assert update is not None
         assert update.events is not None
+        assert update.state == StoredState(version=batch[-1], fence=1, snapshot=snapshot(batch[-1]))
         seen += [e.version for e in update.events]
-    finally:
-        await follower.aclose()
-    assert seen == [2, 3, 4, 5, 6]
+        after = update.state.version
+    assert seen == [2, 3, 4, 5]
+    assert await follower.wait_for_change(after, block_ms=50) is False  # nothing newer
 
 
 async def test_a_follower_behind_the_log_is_told_to_start_over(
@@ -214,38 +217,32 @@ async def test_a_follower_behind_the_log_is_told_to_start_over(
     for version in range(1, 10):
         await holder.publish(version)
     follower = SharedStateStore(redis, keys, replay_versions=5)
-    stream = follower.follow(2)
-    first = await asyncio.wait_for(anext(stream), GENEROUS_S)
-    await stream.aclose()
-    assert first.events is None
-    assert first.state.version == 9
+    update = await follower.changes_after(2)
+    assert update is not None
+    assert update.events is None
+    assert update.state.version == 9
 
 
-async def test_the_mirror_answers_as_redis_does(
-    redis: Redis, keys: StoreKeys, holder: Holder, store: SharedStateStore
+async def test_a_touch_renews_the_snapshot_at_the_same_version(
+    holder: Holder, store: SharedStateStore
 ) -> None:
-    for version in range(1, 8):
-        await holder.publish(version)
-    mirror = MirroredChangeLog(5)
-    assert await mirror.load(store) is True
-    assert mirror.version == 7
-    for cursor in range(0, 9):
-        assert as_bytes(mirror.since(cursor)) == as_bytes(await store.since(cursor))
+    await holder.publish(1)
+    assert await store.touched() == (1, 0)
+    fence = holder.lease.fence
+    assert fence is not None
+    assert await store.touch(holder="holder", fence=fence, version=1, snapshot=b"t1") == 1
+    assert await store.touch(holder="holder", fence=fence, version=1, snapshot=b"t2") == 2
 
-    await holder.publish(8)
-    update = await store.changes_after(7)
-    assert update is not None
-    mirror.apply(update)
-    assert as_bytes(mirror.since(6)) == as_bytes([event(7), event(8)])
-
-    await store.publish(fence=1, version=10, state_json=state_json(10), event=None)
-    update = await store.changes_after(8)
-    assert update is not None
-    mirror.apply(update)
-    assert (mirror.version, mirror.since(8), mirror.since(10)) == (10, None, [])
+    assert await store.current() == StoredState(version=1, fence=1, snapshot=b"t2", touch=2)
+    assert await store.since(0) is None  # no log entry: a touch is no version
+    assert await store.since(1) == []
+    with pytest.raises(VersionNotNewer):
+        await store.touch(holder="holder", fence=fence, version=2, snapshot=b"t3")
+    with pytest.raises(StaleFence):
+        await store.touch(holder="other", fence=fence, version=1, snapshot=b"t3")
+    await holder.publish(2)
+    assert await store.touched() == (2, 0)  # a new version starts the count over
 
 
-async def test_an_empty_redis_leaves_the_mirror_as_it_was(store: SharedStateStore) -> None:
-    mirror = MirroredChangeLog(5, version=3)
-    assert await mirror.load(store) is False
-    assert mirror.version == 3
+async def test_a_redis_without_state_has_nothing_touched(store: SharedStateStore) -> None:
+    assert await store.touched() is None

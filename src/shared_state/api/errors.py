@@ -18,10 +18,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from shared_state.errors import (
+    HolderUnavailable,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     NotFound,
     SharedStateError,
+    StoreUnavailable,
     Unauthorized,
     UnknownSection,
     UpstreamWriteFailed,
@@ -43,6 +45,8 @@ _STATUS: dict[type[SharedStateError], int] = {
     VersionMismatch: 412,
     InvalidIdempotencyKey: 422,
     IdempotencyKeyReused: 422,
+    StoreUnavailable: 503,
+    HolderUnavailable: 503,
 }
 
 

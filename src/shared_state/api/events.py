@@ -207,7 +207,13 @@ async def stream(
                 sent = manager.state.version
                 yield snapshot_message(manager, sections)
                 continue
-            if not isinstance(event, ChangedEvent) or event.version <= sent:
+            if not isinstance(event, ChangedEvent):
+                # A replica that missed versions (contract §11) starts its streams over.
+                if event.version > sent:
+                    sent = manager.state.version
+                    yield snapshot_message(manager, sections)
+                continue
+            if event.version <= sent:
                 continue  # already sent, from the change log or a snapshot
             sent = event.version
             message = changed_message(event, sections)

@@ -27,6 +27,7 @@ from shared_state.api.schemas import (
     PropagationStatus,
     SourceSchedule,
     StatusAnswer,
+    StoreStatus,
     SyncAnswer,
     UiSettingsUpdate,
     WriteFailedAnswer,
@@ -40,10 +41,15 @@ from shared_state.domain.models import (
     User,
     WritableSection,
 )
-from shared_state.errors import UpstreamWriteFailed, VersionMismatch
+from shared_state.errors import (
+    HolderUnavailable,
+    StoreUnavailable,
+    UpstreamWriteFailed,
+    VersionMismatch,
+)
 from shared_state.service.idempotency import StoredAnswer, checked_key, fingerprint
 from shared_state.service.runtime import Runtime
-from shared_state.state.manager import ListSection, RenderTarget, StateManager, etag_matches
+from shared_state.state.manager import ListSection, RenderTarget, etag_matches
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,11 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Invalid body, or an invalid or reused `Idempotency-Key`",
     },
     502: {"model": WriteFailedAnswer},
+    503: {
+        "model": ErrorAnswer,
+        "description": "Replicas: Redis (`store_unavailable`) or the syncing replica "
+        "(`holder_unavailable`) cannot be reached now; nothing was written",
+    },
 }
 
 
@@ -122,11 +133,21 @@ def _conditional(etag: bytes, if_none_match: str | None, body: Callable[[], byte
     return JsonBytes(body(), headers={"ETag": tag})
 
 
+async def _refresh(runtime: Runtime) -> None:
+    """`?refresh=true`: a sync first (on a replica, by the holder). When replicas cannot
+    have one carried out now (Redis or the holder unavailable), the answer is the state
+    this replica holds, as always: reads never fail for want of a sync."""
+    try:
+        await runtime.actions.sync()
+    except (StoreUnavailable, HolderUnavailable) as exc:
+        log.warning("refresh: answering with the state held: %s", exc)
+
+
 async def _answer(
     runtime: Runtime, target: RenderTarget, refresh: bool, if_none_match: str | None
 ) -> Response:
     if refresh:
-        await runtime.synchronizer.sync()
+        await _refresh(runtime)
     manager = runtime.manager
     return _conditional(manager.etag(target), if_none_match, lambda: manager.render(target))
 
@@ -135,21 +156,9 @@ async def _find(
     runtime: Runtime, section: ListSection, key: str, refresh: bool, if_none_match: str | None
 ) -> Response:
     if refresh:
-        await runtime.synchronizer.sync()
+        await _refresh(runtime)
     found = runtime.manager.render_item(section, key)  # NotFound: 404 before any 304
     return _conditional(runtime.manager.etag(section), if_none_match, lambda: found)
-
-
-def _still_current(manager: StateManager, if_match: str | None) -> Callable[[], None]:
-    """The `If-Match` check the writer runs under its locks."""
-
-    def check() -> None:
-        if if_match is not None and not manager.is_current(if_match, ("state", "settings")):
-            raise VersionMismatch(
-                "The state changed since that ETag was read (If-Match); nothing was written."
-            )
-
-    return check
 
 
 async def _write(
@@ -180,9 +189,7 @@ async def _write_once(
     runtime: Runtime, section: WritableSection, values: dict[str, Any], if_match: str | None
 ) -> Response:
     try:
-        state = await runtime.writer.write(
-            section, values, precondition=_still_current(runtime.manager, if_match)
-        )
+        state = await runtime.actions.write(section, values, if_match=if_match)
     except (VersionMismatch, UpstreamWriteFailed) as exc:
         return error_response(exc)  # an answer an Idempotency-Key replays
     # One line per write that went through (failures are logged where they are handled).
@@ -311,9 +318,13 @@ async def update_ui_settings(
     return await _write(runtime, "ui-settings", "ui", values, if_match, idempotency_key)
 
 
-@router.post("/sync", summary="Sync now (or join the running sync)")
+@router.post(
+    "/sync",
+    summary="Sync now (or join the running sync)",
+    responses={503: WRITE_RESPONSES[503]},
+)
 async def sync_now(runtime: RuntimeDep) -> SyncAnswer:
-    report = await runtime.synchronizer.sync()
+    report = await runtime.actions.sync()
     return SyncAnswer(
         version=report.version,
         changed=report.changed,
@@ -348,6 +359,7 @@ async def get_status(
         subscribers=manager.subscriber_count,
         uptime_s=runtime.uptime_s,
         propagation=PropagationStatus.model_validate(_propagation_status(runtime)),
+        store=StoreStatus.model_validate(runtime.store_status()),
     )
     body = answer.model_dump(mode="json", by_alias=True)
     return _conditional(_status_etag(body), if_none_match, lambda: _json(body))

@@ -184,6 +184,23 @@ class PropagationStatus(_Answer):
     unwritable: list[UnwritableAnswer]
 
 
+class StoreStatus(_Answer):
+    """Where the state is kept (contract §11): `memory` in one process, `redis` for
+    replicas, with this replica's part in it."""
+
+    kind: Literal["memory", "redis"]
+    status: Literal["ok", "unavailable"]
+    last_error: str | None
+    replica: str | None
+    """This replica's id (host, pid, random); null in memory."""
+    lease_holder: str | None
+    """The replica that syncs, as last seen; null in memory."""
+    holding: bool
+    """Whether this replica syncs (always, in memory)."""
+    takeovers: int
+    """Times this replica took the lease."""
+
+
 class StatusAnswer(_Answer):
     version: int
     sync_timestamp: Timestamp | None
@@ -192,6 +209,7 @@ class StatusAnswer(_Answer):
     subscribers: int
     uptime_s: float = Field(alias="uptimeS")
     propagation: PropagationStatus
+    store: StoreStatus
 
 
 class ErrorAnswer(_Answer):

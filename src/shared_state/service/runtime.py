@@ -7,12 +7,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from shared_state.config import Settings
 from shared_state.metrics import Metrics
 from shared_state.service.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from shared_state.service.operations import LocalOperations, Operations
 from shared_state.service.propagation import Propagator
 from shared_state.service.scheduler import stop_sync_schedule
 from shared_state.service.sync import Synchronizer
@@ -20,6 +22,28 @@ from shared_state.service.writes import SettingsWriter
 from shared_state.state.manager import StateManager
 
 log = logging.getLogger(__name__)
+
+
+class ReplicaRole(Protocol):
+    """This process's part among several replicas (`store.replica.Replica`)."""
+
+    def status(self) -> dict[str, Any]:
+        """`/status`'s `store`."""
+
+    async def stop(self) -> None:
+        """Step down and stop following (the drain)."""
+
+
+MEMORY_STORE_STATUS: dict[str, Any] = {
+    "kind": "memory",
+    "status": "ok",
+    "lastError": None,
+    "replica": None,
+    "leaseHolder": None,
+    "holding": True,
+    "takeovers": 0,
+}
+"""`/status`'s `store` for one process: everything in memory, and it does all the syncing."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +58,29 @@ class Runtime:
     propagator: Propagator | None = None
     """Keeps the upstreams in step after each sync (contract §10); its groups are empty
     (it does nothing) unless `SHARED_STATE_PROPAGATE` names some."""
+    operations: Operations | None = None
+    """Syncs and writes as the API asks for them; None: carried out here, by
+    `synchronizer` and `writer` (`LocalOperations`)."""
+    replica: ReplicaRole | None = None
+    """Set when `SHARED_STATE_REDIS_URL` is (contract §11)."""
     started_monotonic: float = field(default_factory=time.monotonic)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the drain begins (SIGTERM), never cleared: `/readyz` answers 503 from
     then on, and a long-lived answer (an event stream) that waits on it sends its last
     words (`: shutdown`) and ends. `StateManager.close()`, called next, ends every bus
     subscription as well."""
+
+    actions: Operations = field(init=False)
+    """What `POST /sync`, `?refresh=true` and the writes call: `operations`, or else
+    `LocalOperations`."""
+
+    def __post_init__(self) -> None:
+        local = LocalOperations(self.synchronizer, self.writer, self.manager)
+        object.__setattr__(self, "actions", self.operations or local)
+
+    def store_status(self) -> dict[str, Any]:
+        """`/status`'s `store` (and the store's metrics)."""
+        return self.replica.status() if self.replica is not None else MEMORY_STORE_STATUS
 
     @property
     def is_draining(self) -> bool:
@@ -55,6 +96,8 @@ class Runtime:
         if self.scheduler is not None:
             stop_sync_schedule(self.scheduler)
         await self.synchronizer.aclose()
+        if self.replica is not None:
+            await self.replica.stop()  # the lease goes back now: another replica syncs
         await self.manager.save_snapshot()
         log.info("drained: not ready, streams ended, syncing stopped, snapshot written")
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from shared_state.errors import SharedStateError
 from shared_state.service.sync import Synchronizer
 
 
@@ -28,6 +29,8 @@ def start_sync_schedule(synchronizer: Synchronizer, interval_s: float) -> AsyncI
     async def sync() -> None:
         try:
             await synchronizer.sync(scheduled=True)
+        except SharedStateError:
+            return  # a replica that lost the lease or Redis: the Synchronizer logged it
         except asyncio.CancelledError:
             # Only shutdown cancels here (the scheduler's executor cancels its running
             # jobs, `Synchronizer.aclose` the shared run): end the job without a report.

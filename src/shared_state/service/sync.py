@@ -23,19 +23,29 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from shared_state.adapters.base import Upstream
 from shared_state.config import DEFAULT_SYNC_INTERVAL_S
 from shared_state.domain.models import SECTIONS, Section, SourceName, SourceStatus, UpstreamSnapshot
-from shared_state.errors import UpstreamError, UpstreamStatusError, UpstreamUnavailable
+from shared_state.errors import (
+    SharedStateError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamUnavailable,
+)
 from shared_state.service.backoff import Backoff
 from shared_state.state.manager import StateManager
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+UpstreamLock = AbstractAsyncContextManager[Any]
+"""What keeps syncs and writes apart: an `asyncio.Lock` in one process, a lock in Redis
+as well on replicas (`store.upstream_lock`), which may refuse (`SharedStateError`)."""
 AfterSync = Callable[[Mapping[SourceName, UpstreamSnapshot | UpstreamError]], Awaitable[bool]]
 """Runs after a sync recorded its results, still under the upstream lock (propagation);
 True when it changed the state."""
@@ -63,7 +73,7 @@ class Synchronizer:
         upstreams: Sequence[Upstream],
         manager: StateManager,
         *,
-        upstream_lock: asyncio.Lock,
+        upstream_lock: UpstreamLock,
         clock: Clock = utc_now,
         deadline_s: float | None = None,
         interval_s: float = DEFAULT_SYNC_INTERVAL_S,
@@ -144,8 +154,12 @@ class Synchronizer:
     def _finished(self, future: asyncio.Future[SyncReport]) -> None:
         if self._running is future:
             self._running = None
-        if not future.cancelled() and future.exception() is not None:
-            log.error("sync failed", exc_info=future.exception())
+        error = None if future.cancelled() else future.exception()
+        if isinstance(error, SharedStateError):
+            # A replica that lost the lease or cannot reach Redis: no upstream was asked.
+            log.warning("sync not carried out: %s", error)
+        elif error is not None:
+            log.error("sync failed", exc_info=error)
 
     async def sync_once(self, upstreams: Sequence[Upstream] | None = None) -> SyncReport:
         """One pass: fetch `upstreams` (default: every one) concurrently, record, report."""

@@ -16,7 +16,7 @@ from typing import Any
 from shared_state.adapters.base import Upstream
 from shared_state.domain.models import SOURCE_NAMES, SharedState, SourceName, WritableSection
 from shared_state.errors import UpstreamError, UpstreamWriteFailed, WriteResult
-from shared_state.service.sync import Clock, utc_now
+from shared_state.service.sync import Clock, UpstreamLock, utc_now
 from shared_state.state.manager import StateManager
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class SettingsWriter:
         upstreams: Sequence[Upstream],
         manager: StateManager,
         *,
-        upstream_lock: asyncio.Lock,
+        upstream_lock: UpstreamLock,
         clock: Clock = utc_now,
         on_written: Callable[[WritableSection, Mapping[str, Any]], None] | None = None,
     ) -> None:

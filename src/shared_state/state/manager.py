@@ -4,18 +4,26 @@ It records what each sync and each write brings, merges, diffs under one lock, b
 version only when data (or a source's status) changed, and publishes one `changed`
 event per new version after releasing the lock: a slow subscriber must not stall
 writers. It renders each state to JSON once, so GETs cost what constant bytes cost.
+
+With several replicas (contract §11) one manager, the lease holder's, makes the states
+and hands each one to its `Replication` before it is served (`publish`: a state no
+other replica can see is never served, and a refused publish changes nothing); every
+other replica's manager takes them with `adopt`, and merges the same data into the same
+bytes, at the same version, with the same ETags.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import TypeAdapter
 
@@ -25,6 +33,7 @@ from shared_state.domain.merge import merge
 from shared_state.domain.models import (
     SECTIONS,
     SOURCE_NAMES,
+    DomainModel,
     Item,
     LocalSettings,
     Section,
@@ -47,6 +56,27 @@ log = logging.getLogger(__name__)
 
 ListSection = Literal["workspaces", "conversations"]
 RenderTarget = Literal["state", "user", "settings", "workspaces", "conversations"]
+
+
+class Replication(Protocol):
+    """Where the holder's states go before they are served (`store.replica`): raises
+    to refuse one (the lease was lost, the store is unreachable), and then nothing
+    changed."""
+
+    async def publish(self, version: int, snapshot: bytes, event: ChangedEvent) -> None:
+        """A new version, with the event that led to it."""
+
+    async def touch(self, version: int, snapshot: bytes) -> None:
+        """The same version with new timestamps (a sync that changed no data)."""
+
+
+class ReplicaSnapshot(DomainModel):
+    """What replicas share per state (`replica_snapshot`, `adopt`): the snapshot file's
+    content, and what makes every replica's ETags the same."""
+
+    epoch: str
+    changed_at: dict[Section, int]
+    stored: StoredState
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,8 @@ class StateManager:
         self._changed_at: dict[Section, int] = dict.fromkeys(SECTIONS, 0)
         self._etags: dict[RenderTarget, bytes] = {}
         self.is_ready = False
+        self.replication: Replication | None = None
+        """Set on a replica (contract §11): every commit is published there first."""
 
     # --- reading ---------------------------------------------------------------------
 
@@ -242,7 +274,7 @@ class StateManager:
     ) -> Commit:
         """Record one sync: a snapshot per upstream that answered, an error per one that
         failed (its last good data stays). Upstreams not in `results` were not asked."""
-        async with self._lock:
+        async with self._changing():
             answered = is_new_data = False
             for name, result in results.items():
                 previous = self._records[name]
@@ -262,7 +294,7 @@ class StateManager:
                     )
                     self._records[name] = SourceRecord(status=status, data=previous.data)
             sync_timestamp = now if answered else self._state.sync_timestamp
-            commit = self._commit(sync_timestamp, now, is_new_data=is_new_data)
+            commit = await self._commit(sync_timestamp, now, is_new_data=is_new_data)
             self.is_ready = True
         await self._after_commit(commit)
         return commit
@@ -276,7 +308,7 @@ class StateManager:
     ) -> Commit:
         """Record a write that every upstream in `written` accepted, and the fields that
         the service keeps itself; the state takes the new values at once."""
-        async with self._lock:
+        async with self._changing():
             for name, values in written.items():
                 record = self._records[name]
                 data = record.data or UpstreamSnapshot()
@@ -287,15 +319,28 @@ class StateManager:
             if kept_locally:
                 patched_local = getattr(self._local, section).model_copy(update=dict(kept_locally))
                 self._local = self._local.model_copy(update={section: patched_local})
-            commit = self._commit(self._state.sync_timestamp, now)
+            commit = await self._commit(self._state.sync_timestamp, now)
         await self._after_commit(commit)
         return commit
 
-    def _commit(
+    @contextlib.asynccontextmanager
+    async def _changing(self) -> AsyncIterator[None]:
+        """The lock every change holds; the records and local settings are put back when
+        the change does not go through (a replica's publish was refused): nothing
+        changed."""
+        async with self._lock:
+            records, local = dict(self._records), self._local
+            try:
+                yield
+            except BaseException:
+                self._records, self._local = records, local
+                raise
+
+    async def _commit(
         self, sync_timestamp: datetime | None, now: datetime, *, is_new_data: bool = True
     ) -> Commit:
-        """Merge, diff and replace the state; under the lock. Without new data only the
-        bookkeeping (timestamps, statuses) is new: no merge."""
+        """Merge, diff, publish (on a replica) and replace the state; under the lock.
+        Without new data only the bookkeeping (timestamps, statuses) is new: no merge."""
         old = self._state
         if is_new_data:
             new = self._build(old.version, sync_timestamp)
@@ -305,16 +350,90 @@ class StateManager:
             )
         changes = describe_changes(old, new)
         event = None
+        changed_at = self._changed_at
         if changes:
             new = new.model_copy(update={"version": old.version + 1})
-            for section in changes:
-                self._changed_at[section] = new.version
+            changed_at = {**changed_at, **dict.fromkeys(changes, new.version)}
             event = ChangedEvent(
                 version=new.version, previous_version=old.version, timestamp=now, changes=changes
             )
+        if self.replication is not None and new != old:
+            snapshot = self._replica_snapshot(new, changed_at)
+            if event is not None:
+                await self.replication.publish(new.version, snapshot, event)
+            else:
+                await self.replication.touch(new.version, snapshot)
+        self._changed_at = changed_at
+        if event is not None:
             self._changelog.append(event)  # under the lock, with the state it describes
         self._replace(new)
         return Commit(state=new, changed=list(changes), event=event)
+
+    # --- replicas (contract §11) -----------------------------------------------------
+
+    def replica_snapshot(self) -> bytes:
+        """The current state as replicas share it (a holder that finds the store empty
+        gives it the state it has)."""
+        return self._replica_snapshot(self._state, self._changed_at)
+
+    def _replica_snapshot(self, state: SharedState, changed_at: Mapping[Section, int]) -> bytes:
+        stored = StoredState(
+            version=state.version,
+            sync_timestamp=state.sync_timestamp,
+            sources=dict(self._records),
+            local=self._local,
+            propagation=self._propagation,
+        )
+        return b'{"epoch":%s,"changedAt":%s,"stored":%s}' % (
+            json.dumps(self._etag_epoch).encode(),
+            json.dumps(dict(changed_at), separators=(",", ":")).encode(),
+            render_stored(stored),
+        )
+
+    async def adopt(self, snapshot: bytes, events: list[ChangedEvent] | None) -> bool:
+        """Take a state another replica made (`replica_snapshot`), with the events that
+        led to it from this manager's version (oldest first), or None when they are not
+        all known (the change log starts over; subscribers get a `snapshot`). A state at
+        this manager's version takes only its timestamps; an older one is not taken
+        (versions never go backwards). True when the version moved."""
+        taken = ReplicaSnapshot.model_validate_json(snapshot)
+        stored = taken.stored
+        async with self._lock:
+            old = self._state
+            if stored.version < old.version:
+                log.warning(
+                    "not taking the shared state at version %d: this replica is at %d",
+                    stored.version,
+                    old.version,
+                )
+                return False
+            self._records = {
+                name: stored.sources.get(name, self._records[name]) for name in SOURCE_NAMES
+            }
+            self._local = stored.local
+            self._propagation = stored.propagation
+            self._etag_epoch = taken.epoch
+            self._changed_at = {**dict.fromkeys(SECTIONS, stored.version), **taken.changed_at}
+            new = self._build(stored.version, stored.sync_timestamp)
+            moved = new.version > old.version
+            chain = _chain(events or [], after=old.version, to=new.version) if moved else []
+            if chain and chain[0].previous_version != self._changelog.version:
+                self._changelog.reset(chain[0].previous_version)
+            for event in chain:
+                self._changelog.append(event)
+            if self._changelog.version != new.version:
+                self._changelog.reset(new.version)  # nothing before it can be replayed
+            self._replace(new)
+            self.is_ready = self.is_ready or any(r.data is not None for r in self._records.values())
+        if moved:
+            if chain and chain[0].previous_version == old.version:
+                for event in chain:
+                    self._bus.publish(event)
+            else:  # subscribers missed something: they start over from the state
+                now = datetime.now(UTC)
+                self._bus.publish(SnapshotEvent(version=new.version, timestamp=now, state=new))
+            await self.save_snapshot()
+        return moved
 
     async def _after_commit(self, commit: Commit) -> None:
         """Outside the lock: publish the event, then save the snapshot."""
@@ -374,6 +493,18 @@ class StateManager:
                 propagation=self._propagation,
             )
             await self._store.save(stored.version, render_stored(stored))
+
+
+def _chain(events: list[ChangedEvent], *, after: int, to: int) -> list[ChangedEvent]:
+    """The events after version `after` when they lead, one version after another, to
+    version `to`; none when they do not."""
+    chain = [event for event in events if event.version > after]
+    if not chain or chain[-1].version != to:
+        return []
+    for earlier, later in itertools.pairwise(chain):
+        if later.previous_version != earlier.version:
+            return []
+    return chain
 
 
 def etag_matches(header: bytes, current: Collection[bytes]) -> bool:

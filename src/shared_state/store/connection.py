@@ -11,16 +11,22 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 
-def connect(url: str, *, timeout_s: float) -> Redis:
-    """A client for `url` (no connection is made until the first command); each command
-    and each connection attempt gives up after `timeout_s`."""
+def connect(url: str, *, timeout_s: float, wait_s: float = 0.0) -> Redis:
+    """A client for `url` (no connection is made until the first command); each
+    connection attempt gives up after `timeout_s`, each command `timeout_s` after the
+    `wait_s` it may block in Redis (`XREAD BLOCK`, `BLPOP`). A failed command is tried
+    once more, at once: redis-py's default (three tries, backing off up to seconds)
+    would stretch a write's 503 far past the request timeout."""
     return Redis.from_url(
         url,
-        socket_timeout=timeout_s,
+        socket_timeout=timeout_s + wait_s,
         socket_connect_timeout=timeout_s,
         health_check_interval=30,
+        retry=Retry(NoBackoff(), 1),
     )
 
 

@@ -14,13 +14,17 @@ of 10,000 that `MemoryIdempotencyStore` also keeps is not enforced here (Redis's
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from shared_state.errors import IdempotencyKeyReused
+from shared_state.errors import IdempotencyKeyReused, StoreUnavailable
 from shared_state.service.idempotency import KEY_TTL_S, Claim, StoredAnswer
 from shared_state.store.keys import StoreKeys
+
+log = logging.getLogger(__name__)
 
 # KEYS: entry. ARGV: digest, owner, running ttl (ms). -> {1} claimed; {0, digest, status, body}
 # ('' for what is not there yet).
@@ -74,10 +78,16 @@ class RedisIdempotencyStore:
         self._abandon = redis.register_script(_ABANDON)
 
     async def claim(self, scope: str, key: str, body_digest: str) -> Claim:
+        """`StoreUnavailable` when Redis does not answer: the write is not run."""
         name = self._keys.idempotency(scope, key)
         owner = uuid.uuid4().hex
         while True:
-            answer = await self._claim(keys=[name], args=[body_digest, owner, self._running_ms])
+            try:
+                answer = await self._claim(keys=[name], args=[body_digest, owner, self._running_ms])
+            except (RedisError, OSError) as error:
+                raise StoreUnavailable(
+                    f"Redis did not answer ({type(error).__name__}); nothing was changed."
+                ) from error
             if int(answer[0]) == 1:
                 return Claim(token=(name, owner))
             digest, status, body = (bytes(part) for part in answer[1:])
@@ -92,11 +102,21 @@ class RedisIdempotencyStore:
             await asyncio.sleep(self._poll_s)
 
     async def finish(self, claim: Claim, answer: StoredAnswer) -> None:
+        """Keep the answer for repeats. When Redis does not take it, the write's own
+        answer still goes out (it happened); the claim then runs out after
+        `running_ttl_s` and a repeat after that runs the write again."""
         name, owner = claim.token
-        await self._finish(keys=[name], args=[owner, answer.status, answer.body, self._ttl_ms])
+        try:
+            await self._finish(keys=[name], args=[owner, answer.status, answer.body, self._ttl_ms])
+        except (RedisError, OSError) as error:
+            log.warning("could not keep an Idempotency-Key's answer: %s", type(error).__name__)
 
     async def abandon(self, claim: Claim) -> None:
         """The write ended without an answer worth keeping: forget the key, so a retry
-        (on any replica) runs it."""
+        (on any replica) runs it (or, when Redis does not answer, once the claim runs
+        out)."""
         name, owner = claim.token
-        await self._abandon(keys=[name], args=[owner])
+        try:
+            await self._abandon(keys=[name], args=[owner])
+        except (RedisError, OSError) as error:
+            log.warning("could not forget an Idempotency-Key: %s", type(error).__name__)

@@ -27,13 +27,27 @@ class StoreKeys:
 
     @property
     def state(self) -> str:
-        """The shared state: a hash of `version`, `json` (the rendered state) and `fence`."""
+        """The shared state: a hash of `version`, `fence`, `snapshot` and `touch`."""
         return f"{self.prefix}:state"
 
     @property
     def log(self) -> str:
         """The change log: a stream with one entry per version, its id `<version>-0`."""
         return f"{self.prefix}:log"
+
+    @property
+    def upstream_lock(self) -> str:
+        """Held (with the holder's id) while a sync or a write calls the upstreams."""
+        return f"{self.prefix}:upstream-lock"
+
+    @property
+    def commands(self) -> str:
+        """Syncs and writes that other replicas hand to the holder: a list, oldest first."""
+        return f"{self.prefix}:commands"
+
+    def reply(self, command_id: str) -> str:
+        """The holder's answer to one command: a list of one entry, short-lived."""
+        return f"{self.prefix}:reply:{command_id}"
 
     def idempotency(self, scope: str, key: str) -> str:
         """One write's idempotency key (`scope` is the route)."""

@@ -28,6 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared_state.errors import HolderUnavailable
 from shared_state.store.keys import StoreKeys
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,13 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 return {0, redis.call('PTTL', KEYS[1])}
 """
-# KEYS: lease. ARGV: holder, ttl (ms). -> 1 renewed; 0 not ours (any more).
+# KEYS: lease, upstream lock. ARGV: holder, ttl (ms). -> 1 renewed; 0 not ours (any more).
+# The upstream lock (`store.upstream_lock`) lives as long as the lease that took it.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+    if redis.call('GET', KEYS[2]) == ARGV[1] then
+        redis.call('PEXPIRE', KEYS[2], ARGV[2])
+    end
     return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
@@ -53,6 +58,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+class NotHolder(HolderUnavailable):
+    """This replica does not hold the lease (any more): another carries out syncs and
+    writes."""
 
 
 class Lease:
@@ -74,7 +84,7 @@ class Lease:
         self._keys = keys
         self.holder = holder
         self.ttl_s = ttl_s
-        self._ttl_ms = max(1, round(ttl_s * 1000))
+        self.ttl_ms = max(1, round(ttl_s * 1000))
         self._clock = clock
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
@@ -119,7 +129,7 @@ class Lease:
         if self._fence is None:
             return False
         started = self._clock()
-        renewed = await self._call(self._renew, [self._keys.lease])
+        renewed = await self._call(self._renew, [self._keys.lease, self._keys.upstream_lock])
         if renewed:
             self._valid_until = started + self.ttl_s
             return True
@@ -144,7 +154,7 @@ class Lease:
         return await self._release(keys=[self._keys.lease], args=[self.holder])
 
     async def _call(self, script: Any, keys: list[str]) -> Any:
-        return await script(keys=keys, args=[self.holder, self._ttl_ms])
+        return await script(keys=keys, args=[self.holder, self.ttl_ms])
 
 
 LeaseCallback = Callable[[int | None], Awaitable[None]]

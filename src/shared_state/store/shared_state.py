@@ -1,27 +1,33 @@
 """The shared state in Redis: the current state with its version, and the change log
 as a Redis Stream, published together by the lease holder and read by every replica.
 
-`<prefix>:state` is a hash of `version`, `json` (the state rendered as
-`GET /api/shared-state` serves it), `fence` (the token of the tenure that wrote it) and,
-optionally, `snapshot` (what a new holder needs to carry on: the snapshot file's
-content, upstream data with secrets already removed, local settings, propagation
-memory). `<prefix>:log` is a stream with one entry per version, its id `<version>-0`,
-capped at `SHARED_STATE_REPLAY_VERSIONS` entries (`XADD MAXLEN`): `kind` `changed` with
-the event's JSON, or `kind` `reset` where the log starts over (a restore, a gap, a Redis
+`<prefix>:state` is a hash of `version`, `fence` (the token of the tenure that wrote it)
+and `snapshot`: everything a replica needs to serve that state and a new holder needs to
+carry on from it (`StateManager.replica_snapshot`: what each upstream last answered, with
+secrets removed when it arrived, the settings the service keeps, propagation's memory,
+the ETag epoch and when each section last changed). Each replica merges it itself, so
+every replica renders the same bytes, and nothing is stored twice; `touch` counts the
+renewals of a version's timestamps (a sync that changed no data, `touch`).
+
+`<prefix>:log` is a stream with one entry per version, its id `<version>-0`, capped at
+`SHARED_STATE_REPLAY_VERSIONS` entries (`XADD MAXLEN`): `kind` `changed` with the
+event's JSON, or `kind` `reset` where the log starts over (a restore, a gap, a Redis
 that came back empty): no replay ever reaches across a reset.
 
 `publish` does all of it in one Lua script, so a state, its version and its log entry
-are never seen apart, and the script first checks the fencing token: it must be the
-fence counter's current value (`store.lease`), so a holder that lost its lease, even
-one that does not know it yet, publishes nothing. Followers wait on the stream with
-`XREAD BLOCK` and read the state and the entries after their version in one
-`MULTI`/`EXEC`, so what they hold is always a state with exactly the events that led
-to it (or a gap, for which their subscribers get a `snapshot`).
+are never seen apart, and the script first checks the tenure: the lease must still name
+the publisher and its fencing token must be the fence counter's current value
+(`store.lease`), so a holder that lost its lease, even one that does not know it yet,
+publishes nothing (the holder check also covers a Redis that restarted and counts its
+fences from 1 again). Followers wait on the stream with
+`XREAD BLOCK` (`wait_for_change`) and read the state and the entries after their
+version in one `MULTI`/`EXEC` (`changes_after`), so what they hold is always a state
+with exactly the events that led to it (or a gap, for which their subscribers get a
+`snapshot`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,33 +37,48 @@ from shared_state.domain.events import ChangedEvent, changed_json
 from shared_state.store.codec import parse_changed
 from shared_state.store.keys import StoreKeys
 
-# KEYS: fence, state, log. ARGV: fence, version, previous version, state JSON, event JSON
-# ('' = none: the log starts over), log length, snapshot ('' = none).
+# KEYS: lease, fence, state, log. ARGV: holder, fence, version, previous version,
+# snapshot, event JSON ('' = none: the log starts over), log length.
 _PUBLISH = """
-local fence = tonumber(ARGV[1])
-local current_fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return {0, 'stale_fence', tonumber(redis.call('GET', KEYS[2]) or '0')}
+end
+local fence = tonumber(ARGV[2])
+local current_fence = tonumber(redis.call('GET', KEYS[2]) or '0')
 if fence ~= current_fence then
     return {0, 'stale_fence', current_fence}
 end
-local version = tonumber(ARGV[2])
-local stored = tonumber(redis.call('HGET', KEYS[2], 'version') or '-1')
+local version = tonumber(ARGV[3])
+local stored = tonumber(redis.call('HGET', KEYS[3], 'version') or '-1')
 if version <= stored then
     return {0, 'version_not_newer', stored}
 end
-redis.call('HSET', KEYS[2], 'version', ARGV[2], 'json', ARGV[4], 'fence', ARGV[1])
-if ARGV[7] ~= '' then
-    redis.call('HSET', KEYS[2], 'snapshot', ARGV[7])
+redis.call('HSET', KEYS[3], 'version', ARGV[3], 'fence', ARGV[2], 'snapshot', ARGV[5], 'touch', 0)
+local id = ARGV[3] .. '-0'
+if ARGV[6] == '' or tonumber(ARGV[4]) ~= stored then
+    redis.call('DEL', KEYS[4])
+    redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[7], id, 'kind', 'reset')
 else
-    redis.call('HDEL', KEYS[2], 'snapshot')
-end
-local id = ARGV[2] .. '-0'
-if ARGV[5] == '' or tonumber(ARGV[3]) ~= stored then
-    redis.call('DEL', KEYS[3])
-    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[6], id, 'kind', 'reset')
-else
-    redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[6], id, 'kind', 'changed', 'event', ARGV[5])
+    redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[7], id, 'kind', 'changed', 'event', ARGV[6])
 end
 return {1, 'ok', version}
+"""
+# KEYS: lease, fence, state. ARGV: holder, fence, version, snapshot. The same version with
+# new timestamps: no log entry; `touch` counts them, for followers to notice.
+_TOUCH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return {0, 'stale_fence', tonumber(redis.call('GET', KEYS[2]) or '0')}
+end
+local current_fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) ~= current_fence then
+    return {0, 'stale_fence', current_fence}
+end
+local stored = tonumber(redis.call('HGET', KEYS[3], 'version') or '-1')
+if tonumber(ARGV[3]) ~= stored then
+    return {0, 'version_not_newer', stored}
+end
+redis.call('HSET', KEYS[3], 'snapshot', ARGV[4])
+return {1, 'ok', redis.call('HINCRBY', KEYS[3], 'touch', 1)}
 """
 
 
@@ -71,7 +92,7 @@ class PublishRefused(Exception):
 
 
 class StaleFence(PublishRefused):
-    """The publisher's fencing token is not the current tenure's: it lost the lease."""
+    """The publisher no longer holds the lease (another tenure's token is current)."""
 
 
 class VersionNotNewer(PublishRefused):
@@ -83,9 +104,10 @@ class StoredState:
     """The shared state as Redis holds it."""
 
     version: int
-    json: bytes
     fence: int
-    snapshot: bytes | None = None
+    snapshot: bytes
+    touch: int = 0
+    """How many times this version's timestamps were renewed (`touch`)."""
 
 
 @dataclass(frozen=True)
@@ -100,33 +122,46 @@ class Update:
 
 class SharedStateStore:
     """The shared state and its change log in Redis, for the holder (`publish`) and for
-    every replica (`current`, `since`, `changes_after`, `follow`)."""
+    every replica (`current`, `since`, `changes_after`, `held`, `wait_for_change`).
 
-    def __init__(self, redis: Redis, keys: StoreKeys, *, replay_versions: int) -> None:
+    `blocking` is the client `wait_for_change` waits on: its socket timeout must be
+    longer than the wait (the default client's is short, so that a Redis that stops
+    answering is noticed at once)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: StoreKeys,
+        *,
+        replay_versions: int,
+        blocking: Redis | None = None,
+    ) -> None:
         if replay_versions < 0:
             raise ValueError("replay_versions must not be negative")
         self._redis = redis
+        self._blocking = blocking or redis
         self._keys = keys
         self.replay_versions = replay_versions
         # A stream of at least one entry: followers wait on it even when nothing is
         # replayed (SHARED_STATE_REPLAY_VERSIONS=0); `since` honours the setting itself.
         self._stream_length = max(1, replay_versions)
         self._publish = redis.register_script(_PUBLISH)
+        self._touch = redis.register_script(_TOUCH)
 
     async def publish(
         self,
         *,
+        holder: str,
         fence: int,
         version: int,
-        state_json: bytes,
+        snapshot: bytes,
         event: ChangedEvent | None,
-        snapshot: bytes | None = None,
     ) -> None:
-        """Make `state_json` the shared state at `version`, with `event` (which led to it
+        """Make `snapshot` the shared state at `version`, with `event` (which led to it
         from the current shared version) in the log, or, with no event or one from
-        another version, a log that starts over. `StaleFence` when `fence` is not the
-        current tenure's, `VersionNotNewer` when `version` is not above the shared one;
-        then nothing changed."""
+        another version, a log that starts over. `StaleFence` when `holder` no longer
+        holds the lease or `fence` is not its current token, `VersionNotNewer` when
+        `version` is not above the shared one; then nothing changed."""
         if event is not None and event.version != version:
             raise ValueError("the event must be the one of `version`")
         if version < 1:
@@ -134,20 +169,41 @@ class SharedStateStore:
         event_json = changed_json(event) if event is not None else b""
         previous = event.previous_version if event is not None else -1
         taken, reason, current = await self._publish(
-            keys=[self._keys.fence, self._keys.state, self._keys.log],
+            keys=[self._keys.lease, self._keys.fence, self._keys.state, self._keys.log],
             args=[
+                holder,
                 fence,
                 version,
                 previous,
-                state_json,
+                snapshot,
                 event_json or b"",
                 self._stream_length,
-                snapshot or b"",
             ],
         )
         if not taken:
             refused = StaleFence if _text(reason) == "stale_fence" else VersionNotNewer
             raise refused(_text(reason), int(current))
+
+    async def touch(self, *, holder: str, fence: int, version: int, snapshot: bytes) -> int:
+        """Replace the shared state's snapshot at the same `version` (new timestamps
+        only: the sync changed no data): the version's `touch` count now. Refused as
+        `publish` is, and `VersionNotNewer` when the shared version is not `version`."""
+        taken, reason, current = await self._touch(
+            keys=[self._keys.lease, self._keys.fence, self._keys.state],
+            args=[holder, fence, version, snapshot],
+        )
+        if not taken:
+            refused = StaleFence if _text(reason) == "stale_fence" else VersionNotNewer
+            raise refused(_text(reason), int(current))
+        return int(current)
+
+    async def touched(self) -> tuple[int, int] | None:
+        """The shared version and how many times it was touched, or None when Redis
+        holds no state: what a follower compares, cheaply, while nothing is published."""
+        version, touch = await self._redis.hmget(self._keys.state, ["version", "touch"])
+        if version is None:
+            return None
+        return int(version), int(touch or 0)
 
     async def current(self) -> StoredState | None:
         """The shared state, or None when Redis holds none (new, or back empty)."""
@@ -191,25 +247,12 @@ class SharedStateStore:
         update = await self.changes_after(version)
         return None if update is None else update.events
 
-    async def follow(self, after: int, *, block_ms: int = 1000) -> AsyncGenerator[Update, None]:
-        """Every change after version `after`, as it is published: an `Update` per batch
-        (`XREAD BLOCK`, `block_ms` at a time; keep it below the client's socket timeout).
-        Starts with an `Update` at once when the shared state is already past `after`.
-        Stop it with `aclose()` between updates (or a short `block_ms`): a task cancelled
-        while redis-py waits in `XREAD` was seen to hang in a test on redis-py 8.1."""
-        update = await self.changes_after(after)
-        if update is not None and update.state.version != after:
-            yield update
-            after = update.state.version
-        while True:
-            arrived = await self._redis.xread({self._keys.log: f"{after}-0"}, block=block_ms)
-            if not arrived:
-                continue
-            update = await self.changes_after(after)
-            if update is None or update.state.version == after:
-                continue  # emptied, or an entry trimmed away under us: wait for the next
-            yield update
-            after = update.state.version
+    async def wait_for_change(self, after: int, *, block_ms: int = 1000) -> bool:
+        """Wait (`XREAD BLOCK`, at most `block_ms`) for a log entry after version
+        `after`; True when one is there. Keep `block_ms` below the blocking client's
+        socket timeout."""
+        arrived = await self._blocking.xread({self._keys.log: f"{after}-0"}, block=block_ms)
+        return bool(arrived)
 
     def _replayable(
         self, version: int, current: int, entries: list[tuple[Any, dict[Any, Any]]]
@@ -236,9 +279,9 @@ def _stored(fields: dict[Any, Any]) -> StoredState | None:
         return None
     return StoredState(
         version=int(fields[b"version"]),
-        json=bytes(fields[b"json"]),
         fence=int(fields[b"fence"]),
-        snapshot=fields.get(b"snapshot"),
+        snapshot=bytes(fields.get(b"snapshot", b"")),
+        touch=int(fields.get(b"touch", 0)),
     )
 
 

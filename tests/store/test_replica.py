@@ -1,0 +1,124 @@
+"""Replicas in one process against a real redis-server and the simulators: the wiring
+of `store.replica` into the app, through the public API. (The subprocess tests, with
+signals, live in `tests/replicas/`.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+
+from shared_state.simulator import SimulatorServers
+from tests.e2e.conftest import Service, run_service, sidecar_settings
+from tests.e2e.conftest import sim_clients as sim_clients  # a fixture, shared
+from tests.redis_server import RedisServer
+
+GENEROUS_S = 10.0
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = GENEROUS_S) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not await check():
+        assert loop.time() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[SimulatorServers]:
+    async with SimulatorServers(flavour="bizzy") as servers:
+        yield servers
+
+
+@pytest.fixture
+async def replicas(
+    redis_server: RedisServer, prefix: str, sims: SimulatorServers
+) -> AsyncIterator[list[Service]]:
+    """Two replicas on one Redis, once one of them holds the lease and both serve its
+    first sync."""
+    redis_server.start()
+    settings = sidecar_settings(
+        sims,
+        SHARED_STATE_REDIS_URL=redis_server.url,
+        SHARED_STATE_REDIS_PREFIX=prefix,
+        SHARED_STATE_LEASE_TTL_S=1,
+    )
+    async with AsyncExitStack() as stack:
+        services = [await stack.enter_async_context(run_service(settings)) for _ in range(2)]
+
+        async def settled() -> bool:
+            statuses = [(await s.get("/status")).json() for s in services]
+            holding = [status["store"]["holding"] for status in statuses]
+            versions = {status["version"] for status in statuses}
+            return sorted(holding) == [False, True] and len(versions) == 1 and 0 not in versions
+
+        await eventually(settled)
+        yield sorted(services, key=lambda s: not s.runtime.store_status()["holding"])
+
+
+async def test_every_replica_answers_the_same_state_and_etags(replicas: list[Service]) -> None:
+    holder, follower = replicas
+    for path in ("", "/user", "/settings", "/workspaces", "/conversations"):
+        answers = [await s.get(path) for s in replicas]
+        assert answers[0].status_code == answers[1].status_code == 200
+        assert answers[0].content == answers[1].content
+        assert answers[0].headers["etag"] == answers[1].headers["etag"]
+    status = (await follower.get("/status")).json()["store"]
+    assert status["kind"] == "redis"
+    assert status["status"] == "ok"
+    assert status["leaseHolder"] == holder.runtime.store_status()["replica"]
+
+
+async def test_a_write_on_the_follower_is_carried_out_by_the_holder(
+    replicas: list[Service], sim_clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    holder, follower = replicas
+    before = (await follower.get("")).json()["version"]
+    answer = await follower.post("/llm-settings", json={"temperature": 0.25})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["temperature"] == 0.25
+
+    mine = (await follower.get("")).json()
+    assert mine["version"] > before  # the follower answers once it serves the result
+    assert mine["settings"]["llm"]["temperature"] == 0.25
+    await eventually(lambda: _version_is(holder, mine["version"]))
+    writes = (await sim_clients[0].get("/_sim/writes")).json()
+    assert len(writes) == 1
+
+
+async def test_if_match_from_one_replica_is_honoured_by_the_other(
+    replicas: list[Service],
+) -> None:
+    holder, follower = replicas
+    read = await holder.get("/settings")
+    theme = "light" if read.json()["ui"]["theme"] == "dark" else "dark"
+    first = await follower.post(
+        "/ui-settings", json={"theme": theme}, headers={"If-Match": read.headers["etag"]}
+    )
+    assert first.status_code == 200, first.text
+    stale = await holder.post(
+        "/ui-settings", json={"theme": "system"}, headers={"If-Match": read.headers["etag"]}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["code"] == "version_mismatch"
+    assert (await holder.get("/settings")).json()["ui"]["theme"] == theme
+
+
+async def test_sync_on_the_follower_is_the_holders(
+    replicas: list[Service], sim_clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    _, follower = replicas
+    patched = await sim_clients[1].patch("/_sim/user", json={"name": "Grace"})
+    assert patched.status_code == 200
+    answer = await follower.post("/sync")
+    assert answer.status_code == 200, answer.text
+    user = (await follower.get("/user")).json()
+    assert answer.json()["version"] == (await follower.get("")).json()["version"]
+    assert user["name"] == "Grace" or "user" in answer.json()["changed"]
+
+
+async def _version_is(service: Service, version: int) -> bool:
+    return bool((await service.get("")).json()["version"] == version)

@@ -161,12 +161,15 @@ async def _wait_for(server: Server, path: str, port: int | None = None) -> None:
 
 @dataclass
 class Simulators:
+    """`shared-state simulate` in its own process, and its two upstreams' URLs."""
+
     server: Server
     anythingllm: str
     librechat: str
 
 
 async def start_simulators(fleet: Fleet) -> Simulators:
+    """The native simulators, ready, with `CONVERSATIONS` more LibreChat conversations."""
     allm, lc = _free_port(), _free_port()
     arguments = ["simulate", "--host", "127.0.0.1", "--anythingllm-port", str(allm)]
     server = await fleet.start("simulator", [*arguments, "--librechat-port", str(lc)], {}, allm)
@@ -466,6 +469,8 @@ async def measure_delivery(
 
 @dataclass
 class Takeover:
+    """One round: seconds from the signal to `holding` and to the next version."""
+
     signal_name: str
     holding_s: float
     published_s: float

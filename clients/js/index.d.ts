@@ -107,7 +107,22 @@ export interface ServiceStatus {
   subscribers: number;
   uptimeS: number;
   propagation: PropagationStatus;
+  store: StoreStatus;
   [field: string]: unknown;
+}
+
+/** mirrors StoreStatus: where the state is kept, and this replica's part (§11) */
+export interface StoreStatus {
+  kind: "memory" | "redis";
+  status: "ok" | "unavailable";
+  lastError: string | null;
+  /** this replica's id; null in memory */
+  replica: string | null;
+  /** the replica that syncs, as last seen; null in memory */
+  leaseHolder: string | null;
+  /** whether this replica syncs (always, in memory) */
+  holding: boolean;
+  takeovers: number;
 }
 
 /** mirrors PropagationStatus: what propagation keeps in step and what it found (§10) */

@@ -55,6 +55,7 @@ async def test_every_get_endpoint_answers_from_the_synced_state(service: Service
         "subscribers",
         "uptimeS",
         "propagation",
+        "store",
     }
     assert (await service.client.get("/healthz")).status_code == 200
     assert (await service.client.get("/readyz")).status_code == 200

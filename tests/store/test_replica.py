@@ -5,13 +5,17 @@ signals, live in `tests/replicas/`.)"""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from shared_state.simulator import SimulatorServers
+from shared_state.store.keys import StoreKeys
+from shared_state.store.shared_state import SharedStateStore
 from tests.e2e.conftest import Service, run_service, sidecar_settings
 from tests.e2e.conftest import sim_clients as sim_clients  # a fixture, shared
 from tests.redis_server import RedisServer
@@ -122,3 +126,76 @@ async def test_sync_on_the_follower_is_the_holders(
 
 async def _version_is(service: Service, version: int) -> bool:
     return bool((await service.get("")).json()["version"] == version)
+
+
+async def test_without_redis_replicas_serve_what_they_hold_and_refuse_writes(
+    replicas: list[Service],
+    redis_server: RedisServer,
+    sim_clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    before = [(await s.get("")).content for s in replicas]
+    redis_server.stop()
+    try:
+        for service, held in zip(replicas, before, strict=True):
+            answer = await service.get("")
+            assert (answer.status_code, answer.content) == (200, held)
+            assert (await service.client.get("/readyz")).status_code == 200
+            refused = await service.post("/llm-settings", json={"temperature": 0.75})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["code"] == "store_unavailable"
+            assert (await service.post("/sync")).json()["code"] == "store_unavailable"
+            refreshed = await service.get("", params={"refresh": "true"})
+            assert (refreshed.status_code, refreshed.content) == (200, held)
+        for service in replicas:
+            await eventually(functools.partial(_store_is, service, "unavailable"))
+            status = (await service.get("/status")).json()["store"]
+            assert status["lastError"]
+        assert (await sim_clients[0].get("/_sim/writes")).json() == []
+    finally:
+        redis_server.start()  # empty, as after a crash without persistence
+
+    version = (await replicas[0].get("")).json()["version"]
+    for service in replicas:
+        await eventually(functools.partial(_store_is, service, "ok"))
+
+    async def one_holder_again() -> bool:
+        statuses = [(await s.get("/status")).json() for s in replicas]
+        return (
+            sorted(s["store"]["holding"] for s in statuses) == [False, True]
+            and len({s["version"] for s in statuses}) == 1
+        )
+
+    await eventually(one_holder_again)
+    assert (await replicas[0].get("")).json()["version"] >= version  # never backwards
+    written = await replicas[1].post("/llm-settings", json={"temperature": 0.75})
+    assert written.status_code == 200, written.text
+    tags = {(await s.get("")).headers["etag"] for s in replicas}
+    assert len(tags) == 1
+
+
+async def test_the_holder_goes_on_above_a_version_that_redis_lost(
+    replicas: list[Service], redis_server: RedisServer, prefix: str
+) -> None:
+    """A Redis that comes back without its data, while some replica had seen a newer
+    version than the holder (it reports it): the holder publishes above that version,
+    so no two different states ever share a version."""
+    holder, follower = replicas
+    version = (await holder.get("")).json()["version"]
+    client = Redis.from_url(redis_server.url)
+    try:
+        await client.flushdb()  # as a restart without persistence
+        await SharedStateStore(client, StoreKeys(prefix), replay_versions=10).report(version + 5)
+    finally:
+        await client.aclose()
+
+    async def above() -> bool:
+        answers = [await s.get("") for s in replicas]
+        versions = {a.json()["version"] for a in answers}
+        return versions == {version + 6} and len({a.headers["etag"] for a in answers}) == 1
+
+    await eventually(above)
+    assert (await follower.get("")).json()["user"] == (await holder.get("")).json()["user"]
+
+
+async def _store_is(service: Service, status: str) -> bool:
+    return bool((await service.get("/status")).json()["store"]["status"] == status)

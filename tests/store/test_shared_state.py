@@ -88,7 +88,7 @@ async def test_a_publish_is_the_state_its_version_and_its_entry(
     )
     await holder.publish(2)
 
-    assert await store.current() == StoredState(version=2, fence=1, snapshot=snapshot(2))
+    assert await store.current() == StoredState(version=2, fence=1, snapshot=snapshot(2), highest=2)
     assert as_bytes(await store.since(1)) == as_bytes([event(2)])
     assert await store.since(2) == []
 
@@ -111,7 +111,7 @@ async def test_the_new_holder_is_published_and_the_paused_one_refused(
     with pytest.raises(StaleFence):
         await store.publish(holder="a", fence=1, version=3, snapshot=b'{"stale":1}', event=event(3))
 
-    assert await store.current() == StoredState(version=2, fence=2, snapshot=snapshot(2))
+    assert await store.current() == StoredState(version=2, fence=2, snapshot=snapshot(2), highest=2)
     assert as_bytes(await store.since(1)) == as_bytes([event(2)])
 
 
@@ -129,7 +129,9 @@ async def test_versions_never_go_backwards(holder: Holder, store: SharedStateSto
     assert refused.value.current == 2
     with pytest.raises(VersionNotNewer):
         await holder.publish(1)
-    assert (await store.current()) == StoredState(version=2, fence=1, snapshot=snapshot(2))
+    assert (await store.current()) == StoredState(
+        version=2, fence=1, snapshot=snapshot(2), highest=2
+    )
 
 
 async def test_since_answers_every_version_after_n_or_too_old(
@@ -184,7 +186,7 @@ async def test_a_redis_that_comes_back_empty_takes_the_holders_state(
     assert await lease.acquire() == 1  # the key is gone: taken again, the counter anew
     await store.publish(holder="a", fence=1, version=7, snapshot=snapshot(7), event=event(7))
 
-    assert await store.current() == StoredState(version=7, fence=1, snapshot=snapshot(7))
+    assert await store.current() == StoredState(version=7, fence=1, snapshot=snapshot(7), highest=7)
     assert await store.since(6) is None
     assert await store.since(7) == []
 
@@ -204,7 +206,9 @@ async def test_a_follower_sees_every_change_in_order(
         update = await follower.changes_after(after)
         assert update is not None
         assert update.events is not None
-        assert update.state == StoredState(version=batch[-1], fence=1, snapshot=snapshot(batch[-1]))
+        assert update.state == StoredState(
+            version=batch[-1], fence=1, snapshot=snapshot(batch[-1]), highest=batch[-1]
+        )
         seen += [e.version for e in update.events]
         after = update.state.version
     assert seen == [2, 3, 4, 5]
@@ -227,13 +231,15 @@ async def test_a_touch_renews_the_snapshot_at_the_same_version(
     holder: Holder, store: SharedStateStore
 ) -> None:
     await holder.publish(1)
-    assert await store.touched() == (1, 0)
+    assert await store.touched() == (1, 0, 1)
     fence = holder.lease.fence
     assert fence is not None
     assert await store.touch(holder="holder", fence=fence, version=1, snapshot=b"t1") == 1
     assert await store.touch(holder="holder", fence=fence, version=1, snapshot=b"t2") == 2
 
-    assert await store.current() == StoredState(version=1, fence=1, snapshot=b"t2", touch=2)
+    assert await store.current() == StoredState(
+        version=1, fence=1, snapshot=b"t2", touch=2, highest=1
+    )
     assert await store.since(0) is None  # no log entry: a touch is no version
     assert await store.since(1) == []
     with pytest.raises(VersionNotNewer):
@@ -241,8 +247,20 @@ async def test_a_touch_renews_the_snapshot_at_the_same_version(
     with pytest.raises(StaleFence):
         await store.touch(holder="other", fence=fence, version=1, snapshot=b"t3")
     await holder.publish(2)
-    assert await store.touched() == (2, 0)  # a new version starts the count over
+    assert await store.touched() == (2, 0, 2)  # a new version starts the count over
 
 
 async def test_a_redis_without_state_has_nothing_touched(store: SharedStateStore) -> None:
     assert await store.touched() is None
+
+
+async def test_a_replica_ahead_of_a_redis_that_lost_data_is_reported(
+    holder: Holder, store: SharedStateStore
+) -> None:
+    assert await store.report(9) == 9  # Redis empty: a replica says it has seen 9
+    assert await store.touched() is None  # still no state
+    await holder.publish(4)
+    assert await store.touched() == (4, 0, 9)
+    assert await store.report(7) == 9  # lower reports do not count
+    await holder.publish(10)
+    assert await store.touched() == (10, 0, 10)

@@ -69,6 +69,9 @@ class Replication(Protocol):
     async def touch(self, version: int, snapshot: bytes) -> None:
         """The same version with new timestamps (a sync that changed no data)."""
 
+    async def restart(self, version: int, snapshot: bytes) -> None:
+        """A version with no event: the change log starts over there (`advance`)."""
+
 
 class ReplicaSnapshot(DomainModel):
     """What replicas share per state (`replica_snapshot`, `adopt`): the snapshot file's
@@ -389,6 +392,23 @@ class StateManager:
             json.dumps(dict(changed_at), separators=(",", ":")).encode(),
             render_stored(stored),
         )
+
+    async def advance(self, version: int) -> None:
+        """Go on at `version` with the same data (the holder, when a Redis that lost its
+        data holds less than another replica has seen: no two states may share a
+        version). Published first, as a start-over: subscribers get a `snapshot`."""
+        async with self._changing():
+            if version <= self._state.version:
+                return
+            new = self._state.model_copy(update={"version": version})
+            changed_at = dict.fromkeys(SECTIONS, version)
+            if self.replication is not None:
+                await self.replication.restart(version, self._replica_snapshot(new, changed_at))
+            self._changed_at = changed_at
+            self._changelog.reset(version)
+            self._replace(new)
+        self._bus.publish(SnapshotEvent(version=version, timestamp=datetime.now(UTC), state=new))
+        await self.save_snapshot()
 
     async def adopt(self, snapshot: bytes, events: list[ChangedEvent] | None) -> bool:
         """Take a state another replica made (`replica_snapshot`), with the events that

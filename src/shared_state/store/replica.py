@@ -88,7 +88,10 @@ class Replica:
         assert settings.redis_url is not None
         url = settings.redis_url.get_secret_value()
         self.url = redacted_url(url)
-        timeout_s = min(settings.request_timeout_s, 5.0)
+        # A write may make two Redis calls (its Idempotency-Key, the upstream lock), each
+        # tried twice: all four fit in the request timeout, as contract §11 asks of the
+        # 503 for a Redis that stopped answering.
+        timeout_s = max(0.05, min(settings.request_timeout_s / 4, 2.5))
         self._redis = connect(url, timeout_s=timeout_s)
         self._blocking = connect(url, timeout_s=timeout_s, wait_s=WAIT_S)
         stack.push_async_callback(self._blocking.aclose)
@@ -184,6 +187,14 @@ class Replica:
                 holder=self.id, fence=fence, version=version, snapshot=snapshot
             )
 
+    async def restart(self, version: int, snapshot: bytes) -> None:
+        fence = self._fence()
+        async with self._reaching_redis():
+            await self.store.publish(
+                holder=self.id, fence=fence, version=version, snapshot=snapshot, event=None
+            )
+        self._seen_touch = 0
+
     def _fence(self) -> int:
         fence = self.lease.fence
         if fence is None or not self.lease.held:
@@ -230,21 +241,13 @@ class Replica:
                     update = None if held is None else Update(held[0], held[1])
                 else:
                     update = await self.store.changes_after(version)
-            if update is None:
-                if self.is_holder:
-                    await self._fill_empty_store()
+            if update is None or update.state.version < version:
+                await self._redis_lost_versions(version, update)
                 return
             shared = update.state
-            if shared.version < version:
-                if shared.version != self._refused_version:
-                    self._refused_version = shared.version
-                    log.warning(
-                        "the shared state is at version %d, behind this replica's %d",
-                        shared.version,
-                        version,
-                    )
-                if self.is_holder:  # a holder never goes back: it publishes on, above
-                    await self._fill_empty_store(replacing=shared.version)
+            if self.is_holder and shared.version == version < shared.highest:
+                # Another replica has seen a version this Redis lost: go on above it.
+                await self._manager.advance(shared.highest + 1)
                 return
             if shared.version == version and shared.touch == self._seen_touch:
                 return
@@ -258,15 +261,30 @@ class Replica:
             with contextlib.suppress(StoreUnavailable):
                 await self.pull()
 
-    async def _fill_empty_store(self, *, replacing: int = -1) -> None:
-        """Give Redis the newest state this holder has, at its version (from the snapshot
-        file, for a first holder that has one)."""
+    async def _redis_lost_versions(self, version: int, update: Update | None) -> None:
+        """Redis holds an older state than this replica (or none): it lost data (a
+        restart without persistence). Every replica reports its version; the holder
+        gives Redis the newest state it has, at its version (from the snapshot file, for
+        a first holder that has one), and goes on above any version reported."""
+        shared = None if update is None else update.state
+        if version > 0:
+            async with self._reaching_redis():
+                await self.store.report(version)
+            if shared is not None and shared.version != self._refused_version:
+                self._refused_version = shared.version
+                log.warning(
+                    "the shared state is at version %d, behind this replica's %d: Redis lost data",
+                    shared.version,
+                    version,
+                )
+        if not self.is_holder:
+            return
         manager = self._manager
-        if manager.state.version == 0 and self._restore:
+        if version == 0 and self._restore:
             self._restore = False  # once: after that, the state comes from syncs
             manager.restore()
-        if manager.state.version <= max(replacing, 0):
-            return
+        if manager.state.version == 0:
+            return  # nothing to give: the first sync publishes
         fence = self._fence()
         async with self._reaching_redis():
             await self.store.publish(
@@ -277,7 +295,7 @@ class Replica:
                 event=None,
             )
         self._seen_touch = 0
-        log.info("gave the shared state version %d to an empty Redis", manager.state.version)
+        log.info("gave the shared state version %d to Redis", manager.state.version)
 
     async def _follow(self) -> None:
         pause = 0.05
@@ -295,7 +313,11 @@ class Replica:
                         must_pull = True
                         continue
                     touched = await self.store.touched()
-                must_pull = touched is None or touched != (version, self._seen_touch)
+                must_pull = (
+                    touched is None
+                    or touched[:2] != (version, self._seen_touch)
+                    or (self.is_holder and touched[2] > version)
+                )
                 pause = 0.05
             except (StoreUnavailable, NotHolder):
                 must_pull = True

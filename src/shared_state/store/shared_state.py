@@ -1,13 +1,16 @@
 """The shared state in Redis: the current state with its version, and the change log
 as a Redis Stream, published together by the lease holder and read by every replica.
 
-`<prefix>:state` is a hash of `version`, `fence` (the token of the tenure that wrote it)
-and `snapshot`: everything a replica needs to serve that state and a new holder needs to
-carry on from it (`StateManager.replica_snapshot`: what each upstream last answered, with
-secrets removed when it arrived, the settings the service keeps, propagation's memory,
-the ETag epoch and when each section last changed). Each replica merges it itself, so
+`<prefix>:state` is a hash of `version`, `fence` (the token of the tenure that wrote it),
+`snapshot` (and `touch`, `highest`, below): `snapshot` is everything a replica needs to
+serve that state and a new holder needs to carry on from it
+(`StateManager.replica_snapshot`: what each upstream last answered, with secrets removed
+when it arrived, the settings the service keeps, propagation's memory, the ETag epoch
+and when each section last changed). Each replica merges it itself, so
 every replica renders the same bytes, and nothing is stored twice; `touch` counts the
-renewals of a version's timestamps (a sync that changed no data, `touch`).
+renewals of a version's timestamps (a sync that changed no data, `touch`); `highest` is
+the highest version published, or reported by a replica that holds a newer version
+than a Redis that lost its data (`report`), which the holder then publishes above.
 
 `<prefix>:log` is a stream with one entry per version, its id `<version>-0`, capped at
 `SHARED_STATE_REPLAY_VERSIONS` entries (`XADD MAXLEN`): `kind` `changed` with the
@@ -54,6 +57,9 @@ if version <= stored then
     return {0, 'version_not_newer', stored}
 end
 redis.call('HSET', KEYS[3], 'version', ARGV[3], 'fence', ARGV[2], 'snapshot', ARGV[5], 'touch', 0)
+if version > tonumber(redis.call('HGET', KEYS[3], 'highest') or '0') then
+    redis.call('HSET', KEYS[3], 'highest', ARGV[3])
+end
 local id = ARGV[3] .. '-0'
 if ARGV[6] == '' or tonumber(ARGV[4]) ~= stored then
     redis.call('DEL', KEYS[4])
@@ -62,6 +68,16 @@ else
     redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[7], id, 'kind', 'changed', 'event', ARGV[6])
 end
 return {1, 'ok', version}
+"""
+# KEYS: state. ARGV: version. A replica that holds a newer version than Redis (which
+# lost data) says so; -> the highest version any replica reported.
+_REPORT = """
+local highest = tonumber(redis.call('HGET', KEYS[1], 'highest') or '0')
+if tonumber(ARGV[1]) > highest then
+    redis.call('HSET', KEYS[1], 'highest', ARGV[1])
+    return tonumber(ARGV[1])
+end
+return highest
 """
 # KEYS: lease, fence, state. ARGV: holder, fence, version, snapshot. The same version with
 # new timestamps: no log entry; `touch` counts them, for followers to notice.
@@ -108,6 +124,8 @@ class StoredState:
     snapshot: bytes
     touch: int = 0
     """How many times this version's timestamps were renewed (`touch`)."""
+    highest: int = 0
+    """The highest version published or reported (`report`) since Redis last started."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +165,7 @@ class SharedStateStore:
         self._stream_length = max(1, replay_versions)
         self._publish = redis.register_script(_PUBLISH)
         self._touch = redis.register_script(_TOUCH)
+        self._report = redis.register_script(_REPORT)
 
     async def publish(
         self,
@@ -197,13 +216,22 @@ class SharedStateStore:
             raise refused(_text(reason), int(current))
         return int(current)
 
-    async def touched(self) -> tuple[int, int] | None:
-        """The shared version and how many times it was touched, or None when Redis
-        holds no state: what a follower compares, cheaply, while nothing is published."""
-        version, touch = await self._redis.hmget(self._keys.state, ["version", "touch"])
+    async def touched(self) -> tuple[int, int, int] | None:
+        """The shared version, how many times it was touched, and the highest version
+        any replica reported (`report`), or None when Redis holds no state: what a
+        follower compares, cheaply, while nothing is published."""
+        version, touch, highest = await self._redis.hmget(
+            self._keys.state, ["version", "touch", "highest"]
+        )
         if version is None:
             return None
-        return int(version), int(touch or 0)
+        return int(version), int(touch or 0), int(highest or 0)
+
+    async def report(self, version: int) -> int:
+        """Say that a replica holds `version` while Redis has an older one (or none):
+        the holder then publishes above it, so that no two states share a version even
+        when Redis lost the newest ones. The highest version reported."""
+        return int(await self._report(keys=[self._keys.state], args=[version]))
 
     async def current(self) -> StoredState | None:
         """The shared state, or None when Redis holds none (new, or back empty)."""
@@ -282,6 +310,7 @@ def _stored(fields: dict[Any, Any]) -> StoredState | None:
         fence=int(fields[b"fence"]),
         snapshot=bytes(fields.get(b"snapshot", b"")),
         touch=int(fields.get(b"touch", 0)),
+        highest=int(fields.get(b"highest", 0)),
     )
 
 

@@ -36,6 +36,15 @@ STATUS = {
         "conflicts": [],
         "unwritable": [],
     },
+    "store": {
+        "kind": "redis",
+        "status": "ok",
+        "lastError": None,
+        "replica": "pod-a-12-9f3c",
+        "leaseHolder": "pod-b-7-0d1e",
+        "holding": False,
+        "takeovers": 1,
+    },
 }
 
 
@@ -213,3 +222,4 @@ async def test_the_async_client_reads_every_section() -> None:
         assert (await client.get_conversation("c-1"))["id"] == "c-1"
         status = await client.get_status()
     assert (status.subscribers, status.propagation.policy) == (2, "manual")
+    assert (status.store.kind, status.store.lease_holder) == ("redis", "pod-b-7-0d1e")

@@ -8,16 +8,27 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from shared_state.simulator import SimulatorServers
+from shared_state.simulator import (
+    SECRET_CANARY,
+    SIM_ANYTHINGLLM_API_KEY,
+    SIM_ANYTHINGLLM_PASSWORD,
+    SIM_LIBRECHAT_PASSWORD,
+    SIM_LIBRECHAT_TOKEN,
+    Flavour,
+    SimulatorServers,
+)
 from shared_state.store.keys import StoreKeys
 from shared_state.store.shared_state import SharedStateStore
 from tests.e2e.conftest import Service, run_service, sidecar_settings
 from tests.e2e.conftest import sim_clients as sim_clients  # a fixture, shared
+from tests.e2e.test_events_e2e import open_stream
+from tests.e2e.test_secrets_e2e import settings_for
 from tests.redis_server import RedisServer
 
 GENEROUS_S = 10.0
@@ -199,3 +210,96 @@ async def test_the_holder_goes_on_above_a_version_that_redis_lost(
 
 async def _store_is(service: Service, status: str) -> bool:
     return bool((await service.get("/status")).json()["store"]["status"] == status)
+
+
+async def test_every_replicas_stream_carries_every_change_and_resumes_on_another(
+    replicas: list[Service],
+) -> None:
+    holder, follower = replicas
+    async with open_stream(holder) as (_, on_holder), open_stream(follower) as (_, on_follower):
+        first = [await on_holder.event(), await on_follower.event()]
+        assert [m.event for m in first] == ["snapshot", "snapshot"]
+        assert first[0].id == first[1].id
+        for theme in ("light", "dark"):
+            answer = await follower.post("/ui-settings", json={"theme": theme})
+            assert answer.status_code == 200, answer.text
+        seen = [[await reader.event() for _ in range(2)] for reader in (on_holder, on_follower)]
+    assert [[(m.event, m.id, m.data) for m in messages] for messages in seen] == [
+        [(m.event, m.id, m.data) for m in seen[0]]
+    ] * 2
+    assert all(m.event == "changed" for m in seen[0])
+
+    # The follower's first event id, given to the holder: exactly the one missed after it.
+    cursor = seen[1][0].id
+    assert cursor is not None
+    async with open_stream(holder, **{"Last-Event-ID": cursor}) as (_, resumed):
+        missed = await resumed.event()
+    assert (missed.event, missed.id, missed.data) == ("changed", seen[0][1].id, seen[0][1].data)
+
+
+@pytest.mark.parametrize("flavour", ["native", "bizzy"])
+async def test_redis_never_holds_a_secret(
+    redis_server: RedisServer, prefix: str, flavour: Flavour
+) -> None:
+    """Every key under the prefix, after syncs, writes and an idempotent write: no API
+    key, password, token, or the canaries the simulators hide in their data."""
+    redis_server.start()
+    async with SimulatorServers(flavour=flavour) as sims:
+        settings = settings_for(
+            sims,
+            flavour,
+            SHARED_STATE_REDIS_URL=redis_server.url,
+            SHARED_STATE_REDIS_PREFIX=prefix,
+            SHARED_STATE_LEASE_TTL_S=1,
+        )
+        async with run_service(settings) as service:
+            await eventually(lambda: _version_is_above(service, 0))
+            assert (await service.post("/sync")).status_code == 200
+            written = await service.post(
+                "/llm-settings", json={"temperature": 0.5}, headers={"Idempotency-Key": "k-1"}
+            )
+            assert written.status_code == 200, written.text
+            held = await _everything_under(redis_server.url, prefix)
+    assert f"{prefix}:state".encode() in held  # the dump did find the state
+    for secret in (
+        SECRET_CANARY,
+        SIM_ANYTHINGLLM_API_KEY,
+        SIM_ANYTHINGLLM_PASSWORD,
+        SIM_LIBRECHAT_PASSWORD,
+        SIM_LIBRECHAT_TOKEN,
+    ):
+        assert secret.encode() not in held, secret
+
+
+async def _everything_under(url: str, prefix: str) -> bytes:
+    """Every key under `prefix:` and its value(s), whatever the type, as one blob."""
+    client = Redis.from_url(url)
+    parts: list[Any] = []
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*"):
+            parts.append(key)
+            kind = _text(await client.type(key))
+            if kind == "string":
+                parts.append(await client.get(key))
+            elif kind == "hash":
+                for field, value in (await client.hgetall(key)).items():
+                    parts += [field, value]
+            elif kind == "list":
+                parts += await client.lrange(key, 0, -1)
+            elif kind == "stream":
+                for _, fields in await client.xrange(key) or []:
+                    for field, value in (fields or {}).items():
+                        parts += [field, value]
+            else:
+                raise AssertionError(f"unexpected {kind} at {key!r}")
+    finally:
+        await client.aclose()
+    return b"\n".join(part if isinstance(part, bytes) else str(part).encode() for part in parts)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _version_is_above(service: Service, version: int) -> bool:
+    return bool((await service.get("")).json()["version"] > version)

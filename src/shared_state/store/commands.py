@@ -30,7 +30,9 @@ from shared_state.store.keys import StoreKeys
 log = logging.getLogger(__name__)
 
 Command = dict[str, Any]
-Handler = Callable[[Command], Awaitable[dict[str, Any]]]
+Handler = Callable[[Command], Awaitable[dict[str, Any] | None]]
+"""Carries a command out: its answer, or None when this replica turned out not to hold
+the lease (the command goes back to the front of the queue, for the one that does)."""
 
 REPLY_TTL_MS = 60_000
 """How long an answer waits for a caller that went away."""
@@ -104,6 +106,9 @@ class CommandQueue:
         answer = await handle(command)
         reply = self._keys.reply(str(command["id"]))
         try:
+            if answer is None:
+                await self._redis.lpush(self._keys.commands, json.dumps(command))
+                return
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(reply, json.dumps(answer))
                 pipe.pexpire(reply, REPLY_TTL_MS)

@@ -209,6 +209,7 @@ class Replica:
             yield
         except StaleFence as refused:
             log.warning("the shared state refused this replica's publish: %s", refused)
+            await self._check_lease()
             raise NotHolder("This replica lost the sync lease; nothing was published.") from None
         except (RedisError, OSError) as error:
             self._failed(error)
@@ -216,6 +217,13 @@ class Replica:
                 f"Redis did not answer ({type(error).__name__}); nothing was changed."
             ) from error
         self._answered()
+
+    async def _check_lease(self) -> None:
+        """Redis says this replica does not hold the lease, though its clock says it
+        does: ask now (a failed renewal drops the fencing token, so `is_holder` turns
+        false at once and the keeper steps down at its next turn)."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.lease.renew()
 
     def _failed(self, error: BaseException) -> None:
         if self.is_available:
@@ -368,8 +376,9 @@ class Replica:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_CAP_S)
 
-    async def _carry_out(self, command: Command) -> dict[str, Any]:
-        """Run one command for another replica; its answer as JSON."""
+    async def _carry_out(self, command: Command) -> dict[str, Any] | None:
+        """Run one command for another replica: its answer as JSON, or None when this
+        replica turned out not to hold the lease any more (the command goes back)."""
         assert self.local is not None
         try:
             if command.get("op") == "sync":
@@ -381,6 +390,9 @@ class Replica:
                 )
                 return {"outcome": "ok", "version": state.version}
             return {"outcome": "holder_unavailable", "detail": "Unknown command."}
+        except NotHolder:
+            await self._check_lease()
+            return None
         except VersionMismatch as refused:
             return {"outcome": "version_mismatch", "detail": str(refused)}
         except UpstreamWriteFailed as failed:

@@ -235,6 +235,7 @@ class Replica:
         if not self.is_available:
             log.info("Redis answers again")
         self.is_available = True
+        self.last_error = None  # as a source's: the error of the current trouble, if any
 
     # --- following ---------------------------------------------------------------------
 

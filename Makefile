@@ -55,6 +55,7 @@ bench: $(STAMP)  ## print speed and memory figures
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_state.py
 	$(BIN)/python bench/bench_clients.py
+	$(BIN)/python bench/bench_replicas.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(JS)/node_modules test-artifacts

@@ -77,6 +77,27 @@ def test_real_profile_starts_no_simulator_and_no_port_twice() -> None:
         assert len(ports) == len(set(ports)), f"--profile {profile} binds a host port twice"
 
 
+def test_replicas_profile_runs_two_sidecars_on_one_redis() -> None:
+    """`--profile replicas`: two sidecars against the simulator, each with the same Redis
+    URL and prefix (one deployment), each on a host port of its own; and the variables
+    they get are ones the settings know. (`sim` and `replicas` together bind no port
+    twice either: both can run at once.)"""
+    started = _in_profile("replicas")
+    replicas = {name: svc for name, svc in started.items() if name.startswith("replica")}
+    assert set(started) == {*replicas, "redis", "simulator"}
+    assert len(replicas) == 2
+    environments = [svc["environment"] for svc in replicas.values()]
+    for environment in environments:
+        assert set(environment) <= KNOWN_VARIABLES
+        assert environment["SHARED_STATE_REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["ANYTHINGLLM_BASE_URL"].startswith("http://simulator:")
+    assert len({e.get("SHARED_STATE_REDIS_PREFIX") for e in environments}) == 1
+    for profiles in (("replicas",), ("sim", "replicas")):
+        chosen = {n: s for p in profiles for n, s in _in_profile(p).items()}
+        ports = [port for svc in chosen.values() for port in _host_ports(svc)]
+        assert len(ports) == len(set(ports)), f"{profiles} bind a host port twice"
+
+
 def test_plain_up_starts_nothing_half_configured() -> None:
     """Every service belongs to a profile: `docker compose up` alone starts nothing."""
     assert all(svc.get("profiles") for svc in _compose()["services"].values())

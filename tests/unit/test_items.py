@@ -17,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from shared_state.domain.items import (
     CHUNK_ITEMS,
     EMPTY,
+    REDACTED_CONTEXT,
     ItemDelta,
     ItemList,
     key_of,
@@ -492,6 +493,18 @@ def test_a_pydantic_field_takes_a_list_of_dicts_or_an_item_list() -> None:
     assert from_dicts.items == [{"id": 1}]
     assert as_is.items is given_list
     assert from_json.items == given_list
+
+
+def test_only_a_document_said_to_be_redacted_skips_the_redaction() -> None:
+    """A replica's shared snapshot (validated with `REDACTED_CONTEXT`) was redacted by
+    the holder; anything else is redacted again, the context of another key or value
+    included."""
+    raw = b'{"items":[{"id":1,"password":"x"}]}'
+
+    trusted = Holder.model_validate_json(raw, context={REDACTED_CONTEXT: True})
+    assert trusted.items == [{"id": 1, "password": "x"}]
+    for context in (None, {}, {REDACTED_CONTEXT: "yes"}, {"other": True}):
+        assert Holder.model_validate_json(raw, context=context).items == [{"id": 1}]
 
 
 @pytest.mark.parametrize("bad", ["text", [1, 2], [{"no": "id"}], None, {"id": 1}])

@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 from pydantic import TypeAdapter
 
 from shared_state.domain.events import ChangedEvent, SnapshotEvent, describe_changes
-from shared_state.domain.items import ItemList
+from shared_state.domain.items import REDACTED_CONTEXT, ItemList
 from shared_state.domain.merge import merge
 from shared_state.domain.models import (
     SECTIONS,
@@ -416,7 +416,8 @@ class StateManager:
         all known (the change log starts over; subscribers get a `snapshot`). A state at
         this manager's version takes only its timestamps; an older one is not taken
         (versions never go backwards). True when the version moved."""
-        taken = ReplicaSnapshot.model_validate_json(snapshot)
+        # Made by the holder from data it had redacted on arrival: not redacted again.
+        taken = ReplicaSnapshot.model_validate_json(snapshot, context={REDACTED_CONTEXT: True})
         stored = taken.stored
         async with self._lock:
             old = self._state

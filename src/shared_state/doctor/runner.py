@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import AnyHttpUrl, SecretStr
@@ -16,6 +17,7 @@ from shared_state.config import ApiFlavour, Settings
 from shared_state.doctor.anythingllm import check_anythingllm
 from shared_state.doctor.librechat import check_librechat
 from shared_state.doctor.report import Check, Report
+from shared_state.doctor.store import check_store
 from shared_state.doctor.target import Target
 
 ONCE = RetryPolicy(attempts=1)
@@ -34,6 +36,7 @@ async def diagnose(settings: Settings) -> Report:
             settings.librechat_token,
             settings.librechat_password,
             settings.api_token,
+            settings.redis_url,
         )
         if s is not None
     ]
@@ -43,6 +46,8 @@ async def diagnose(settings: Settings) -> Report:
         for url in (settings.anythingllm_base_url, settings.librechat_base_url)
         if url is not None and url.password
     ]
+    if settings.redis_url is not None:
+        secrets += [p for p in [urlsplit(settings.redis_url.get_secret_value()).password] if p]
     async with AsyncExitStack() as stack:
         runs = [
             _one(
@@ -68,8 +73,9 @@ async def diagnose(settings: Settings) -> Report:
                 check_librechat,
             ),
         ]
-        results = await asyncio.gather(*runs)
+        results, store = await asyncio.gather(asyncio.gather(*runs), check_store(settings))
     checks = [check for targets in results for check in targets[0]]
+    checks += store
     found = [secret for targets in results for secret in targets[1]]
     if settings.anythingllm_base_url is None and settings.librechat_base_url is None:
         # Most often a .env that was not found (another working directory) or not exported.

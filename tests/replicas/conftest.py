@@ -35,13 +35,9 @@ import httpx
 import pytest
 
 from shared_state.simulator import (
-    SIM_ANYTHINGLLM_API_KEY,
-    SIM_ANYTHINGLLM_PASSWORD,
-    SIM_ANYTHINGLLM_USERNAME,
-    SIM_LIBRECHAT_EMAIL,
-    SIM_LIBRECHAT_PASSWORD,
     SimulatorServers,
 )
+from tests.doctor.conftest import healthy_env
 from tests.e2e.test_events_e2e import EventReader
 from tests.redis_server import RedisServer, free_port
 
@@ -247,17 +243,10 @@ class Cluster:
     def env(self, **overrides: str) -> dict[str, str]:
         """A replica's whole environment: both upstreams with logins, Redis, a 2 s lease,
         a schedule that stays out of the way unless a test asks for one."""
-        sims = self.sims
         return {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONUNBUFFERED": "1",
-            "ANYTHINGLLM_BASE_URL": sims.anythingllm_url,
-            "ANYTHINGLLM_API_KEY": SIM_ANYTHINGLLM_API_KEY,
-            "ANYTHINGLLM_USERNAME": SIM_ANYTHINGLLM_USERNAME,
-            "ANYTHINGLLM_PASSWORD": SIM_ANYTHINGLLM_PASSWORD,
-            "LIBRECHAT_BASE_URL": sims.librechat_url,
-            "LIBRECHAT_EMAIL": SIM_LIBRECHAT_EMAIL,
-            "LIBRECHAT_PASSWORD": SIM_LIBRECHAT_PASSWORD,
+            **healthy_env(self.sims),  # the native simulators, with both logins
             "SHARED_STATE_REDIS_URL": self.redis_server.url,
             "SHARED_STATE_REDIS_PREFIX": self.prefix,
             "SHARED_STATE_LEASE_TTL_S": str(LEASE_TTL_S),

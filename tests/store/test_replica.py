@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import httpx
@@ -29,6 +29,8 @@ from tests.e2e.conftest import Service, run_service, sidecar_settings
 from tests.e2e.conftest import sim_clients as sim_clients  # fixtures, shared
 from tests.e2e.conftest import sims as sims
 from tests.e2e.test_events_e2e import open_stream
+from tests.e2e.test_propagation import World
+from tests.e2e.test_propagation import native_world as native_world  # a fixture, shared
 from tests.e2e.test_secrets_e2e import settings_for
 from tests.redis_server import RedisServer
 
@@ -347,3 +349,44 @@ async def test_a_hung_redis_turns_writes_into_503_within_the_request_timeout(
         await eventually(functools.partial(_store_is, service, "ok"))
     written = await replicas[1].post("/ui-settings", json={"fontSize": "large"})
     assert written.status_code == 200, written.text
+
+
+async def test_propagation_goes_on_across_a_takeover(
+    native_world: World, redis_server: RedisServer, prefix: str
+) -> None:
+    """Propagation runs on the holder only, and its memory (the bases, the last
+    propagation) is in the shared state: after a takeover the new holder knows what was
+    propagated, writes nothing again, and carries the next change over itself."""
+    redis_server.start()
+    settings = native_world.settings(**on_redis(redis_server, prefix))
+    first_running: AbstractAsyncContextManager[Service] | None = run_service(settings)
+    assert first_running is not None
+    first = await first_running.__aenter__()
+    try:
+        await eventually(lambda: _version_is_above(first, 0))
+        await native_world.set_anythingllm_model("gpt-4.1")
+        assert (await first.post("/sync")).status_code == 200
+        assert await native_world.librechat_model() == "gpt-4.1"
+        async with run_service(settings) as second:
+            await eventually(lambda: _version_is(second, first.runtime.manager.state.version))
+            assert second.runtime.store_status()["holding"] is False
+            writes = await native_world.settings_writes()
+
+            await first_running.__aexit__(None, None, None)  # the holder stops (drains)
+            first_running = None
+            await eventually(lambda: _holds(second))
+            assert (await second.post("/sync")).status_code == 200
+            assert await native_world.settings_writes() == writes  # nothing propagated twice
+            last = (await second.get("/status")).json()["propagation"]["lastPropagation"]
+            assert last["value"] == {"provider": "openai", "model": "gpt-4.1"}
+
+            await native_world.set_anythingllm_model("gpt-4o-mini")
+            assert (await second.post("/sync")).status_code == 200
+            assert await native_world.librechat_model() == "gpt-4o-mini"
+    finally:
+        if first_running is not None:
+            await first_running.__aexit__(None, None, None)
+
+
+async def _holds(service: Service) -> bool:
+    return bool((await service.get("/status")).json()["store"]["holding"])

@@ -161,7 +161,7 @@ class Propagator:
         changed = await self._carry_out(planned, now)
         self._report_conflicts()
         if not changed and self.memory != before:
-            await self._manager.save_snapshot()  # a base moved without a new version
+            await self._manager.keep_propagation_memory()  # a base moved without a new version
         return changed
 
     def _open_conflict(

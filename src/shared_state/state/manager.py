@@ -126,6 +126,7 @@ class StateManager:
         self.is_ready = False
         self.replication: Replication | None = None
         """Set on a replica (contract §11): every commit is published there first."""
+        self._published_propagation = self._propagation  # what the replicas last got
 
     # --- reading ---------------------------------------------------------------------
 
@@ -360,17 +361,31 @@ class StateManager:
             event = ChangedEvent(
                 version=new.version, previous_version=old.version, timestamp=now, changes=changes
             )
-        if self.replication is not None and new != old:
+        memory_moved = self._propagation != self._published_propagation
+        if self.replication is not None and (new != old or memory_moved):
             snapshot = self._replica_snapshot(new, changed_at)
             if event is not None:
                 await self.replication.publish(new.version, snapshot, event)
             else:
                 await self.replication.touch(new.version, snapshot)
+            self._published_propagation = self._propagation
         self._changed_at = changed_at
         if event is not None:
             self._changelog.append(event)  # under the lock, with the state it describes
         self._replace(new)
         return Commit(state=new, changed=list(changes), event=event)
+
+    async def keep_propagation_memory(self) -> None:
+        """Propagation's memory moved without a new version (a base, a conflict): into
+        the snapshot file and, on a replica, into the shared state (a touch), so that a
+        new holder carries on from it."""
+        if self.replication is not None and self._state.version > 0:
+            async with self._changing():
+                if self._propagation != self._published_propagation:
+                    snapshot = self._replica_snapshot(self._state, self._changed_at)
+                    await self.replication.touch(self._state.version, snapshot)
+                    self._published_propagation = self._propagation
+        await self.save_snapshot()
 
     # --- replicas (contract §11) -----------------------------------------------------
 
@@ -404,6 +419,7 @@ class StateManager:
             changed_at = dict.fromkeys(SECTIONS, version)
             if self.replication is not None:
                 await self.replication.restart(version, self._replica_snapshot(new, changed_at))
+                self._published_propagation = self._propagation
             self._changed_at = changed_at
             self._changelog.reset(version)
             self._replace(new)
@@ -432,7 +448,7 @@ class StateManager:
                 name: stored.sources.get(name, self._records[name]) for name in SOURCE_NAMES
             }
             self._local = stored.local
-            self._propagation = stored.propagation
+            self._propagation = self._published_propagation = stored.propagation
             self._etag_epoch = taken.epoch
             self._changed_at = {**dict.fromkeys(SECTIONS, stored.version), **taken.changed_at}
             new = self._build(stored.version, stored.sync_timestamp)

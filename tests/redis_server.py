@@ -4,11 +4,14 @@
 and waits for its "Ready to accept connections" line (no polling); `stop()` and
 `start()` again (on the same port) are how a test takes Redis away while serving and
 brings it back empty. `find_redis_server()` says whether the package is installed; the
-fixtures in `tests/store/conftest.py` skip loudly without it, and fail under `CI=true`.
+fixture in `tests/conftest.py` skips loudly without it, and fails under `CI=true`.
+`SHARED_STATE_TESTS_REDIS_SERVER` names another executable, or `none` to run the suite
+as a machine without Redis would (the Redis tests skipped, everything else passing).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -24,7 +27,11 @@ START_TIMEOUT_S = 20.0
 
 
 def find_redis_server() -> str | None:
-    """Debian's `redis-server` (on PATH, else its usual place), or None."""
+    """Debian's `redis-server` (on PATH, else its usual place), or None; or what
+    `SHARED_STATE_TESTS_REDIS_SERVER` says (`none`: None)."""
+    chosen = os.environ.get("SHARED_STATE_TESTS_REDIS_SERVER")
+    if chosen:
+        return None if chosen.lower() == "none" else chosen
     found = shutil.which("redis-server")
     if found is None and Path("/usr/bin/redis-server").is_file():
         found = "/usr/bin/redis-server"

@@ -9,14 +9,33 @@ warning line in the pytest summary; with `CI=true` that is an error, not a skip.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
 
+from tests.diagnostics import tasks_report
 from tests.redis_server import RedisServer, find_redis_server
 
 _skips: list[str] = []
+
+
+def _print_asyncio_tasks(signum: int, frame: FrameType | None) -> None:
+    """SIGUSR1 (`kill -USR1 <pytest's pid>`): what a hung test waits for, on the real
+    stderr (pytest captures the other)."""
+    print(tasks_report() or "SIGUSR1: no event loop running", file=sys.__stderr__, flush=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGUSR1, _print_asyncio_tasks)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background by a non-interactive shell (`make test &`), the
+        # suite inherits Ctrl-C ignored, and so would the CLI processes that the tests
+        # press Ctrl-C on: a handler here is reset to the default in every child.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

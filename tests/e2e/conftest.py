@@ -4,6 +4,7 @@ native flavour's fixtures live with its tests)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from fastapi import FastAPI
 from shared_state import Settings, create_app, embedded
 from shared_state.service.runtime import Runtime
 from shared_state.simulator import SIM_ANYTHINGLLM_API_KEY, SIM_LIBRECHAT_TOKEN, SimulatorServers
+from tests.diagnostics import tasks_report
+
+STOP_WITHIN_S = 30.0
+"""A service's stop (its lifespan's end) takes a few seconds at most; a hang fails."""
 
 
 @dataclass
@@ -50,8 +55,11 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
         yield embedded.url_of(sock)
     finally:
         server.should_exit = True
-        await task
+        done, _ = await asyncio.wait({task}, timeout=STOP_WITHIN_S)
         sock.close()
+        if not done:
+            task.cancel()
+            pytest.fail(f"the service did not stop within {STOP_WITHIN_S:g} s:\n{tasks_report()}")
 
 
 def sidecar_settings(sims: SimulatorServers, **overrides: Any) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared_state.store.keys import StoreKeys
 from shared_state.store.lease import Lease, LeaseKeeper
@@ -118,6 +119,34 @@ async def test_keepers_hand_over_on_stop(redis: Redis, prefix: str) -> None:
     assert tenures == [("a", 1), ("a", None), ("b", 2), ("b", None)]
     assert (first.takeovers, second.takeovers) == (1, 1)
     assert await redis.exists(keys.lease) == 0
+
+
+class LosesItsCancellation(Lease):
+    """A renewal stuck in Redis whose cancellation comes out as redis-py's TimeoutError,
+    as cancelled blocking reads have (redis/redis-py#2028): the keeper's loop catches it
+    and, but for its stop flag, would go round again."""
+
+    async def renew(self) -> bool:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RedisTimeoutError("Timeout reading from 127.0.0.1:6379") from None
+        return True
+
+
+async def test_a_keeper_stops_even_when_redis_py_loses_the_cancellation(
+    redis: Redis, prefix: str
+) -> None:
+    keys = StoreKeys(prefix)
+    keeper = LeaseKeeper(LosesItsCancellation(redis, keys, "a", 0.6))
+    keeper.start()
+    await asyncio.wait_for(keeper.wait_until(held=True), GENEROUS_S)
+    await asyncio.sleep(0.3)  # past a third of the TTL: the keeper is in its renewal now
+
+    await asyncio.wait_for(keeper.stop(), GENEROUS_S)  # it used to wait forever here
+
+    assert not keeper.held
+    assert await redis.exists(keys.lease) == 0  # given back, not left to run out
 
 
 async def test_a_keeper_takes_over_from_a_holder_that_hangs(redis: Redis, prefix: str) -> None:

@@ -115,7 +115,8 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorAnswer,
         "description": "Replicas: Redis (`store_unavailable`) or the syncing replica "
-        "(`holder_unavailable`) cannot be reached now; nothing was written",
+        "(`holder_unavailable`) cannot be reached now; nothing was written (unless the "
+        "detail says the syncing replica stepped down in the middle of it)",
     },
 }
 

@@ -13,7 +13,6 @@ waits for the new holder, and one that nobody took in time is dropped, not run l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -26,6 +25,7 @@ from redis.exceptions import RedisError
 
 from shared_state.errors import HolderUnavailable, StoreUnavailable
 from shared_state.store.keys import StoreKeys
+from shared_state.store.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,18 @@ the lease (the command goes back to the front of the queue, for the one that doe
 
 REPLY_TTL_MS = 60_000
 """How long an answer waits for a caller that went away."""
+STOP_WITHIN_S = 2.0
+"""How long a stepping-down holder lets a running command finish, and then waits for it
+to end once cancelled."""
+STEPPED_DOWN = {
+    "outcome": "holder_unavailable",
+    "detail": "The syncing replica stepped down while carrying this out; it may have "
+    "reached an upstream. GET the state, then try again if it is needed.",
+}
+FAILED = {
+    "outcome": "holder_unavailable",
+    "detail": "The syncing replica could not carry this out (its log says why).",
+}
 MAX_COMMAND_BYTES = 1_000_000
 """A command is a write's fields (bounded by the body limit) or a sync: far below this."""
 
@@ -95,26 +107,52 @@ class CommandQueue:
         task.add_done_callback(self._running.discard)
 
     async def aclose(self) -> None:
-        """Stop the commands still running (the holder is stepping down)."""
-        for task in list(self._running):
-            task.cancel()
-        for task in list(self._running):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """End the commands still running (the holder is stepping down): each has a
+        moment to finish (without the lease it stops short of the upstreams and goes
+        back to the queue), then it is cancelled and its caller told at once."""
+        await asyncio.gather(
+            *(
+                stop_task(task, grace_s=STOP_WITHIN_S, within_s=STOP_WITHIN_S)
+                for task in list(self._running)
+            )
+        )
 
     async def _run(self, command: Command, handle: Handler) -> None:
-        answer = await handle(command)
+        try:
+            answer = await handle(command)
+        except asyncio.CancelledError:
+            # Cut short by a step-down: it may have reached an upstream, so it is not
+            # run again; its caller hears now rather than at the end of its wait.
+            await asyncio.shield(self._answer(command, STEPPED_DOWN))
+            raise
+        except Exception:
+            log.exception("a %s command failed", command.get("op"))
+            answer = FAILED
+        if answer is None:
+            await self._put_back(command)
+        else:
+            await self._answer(command, answer)
+
+    async def _answer(self, command: Command, answer: dict[str, Any]) -> None:
         reply = self._keys.reply(str(command["id"]))
         try:
-            if answer is None:
-                await self._redis.lpush(self._keys.commands, json.dumps(command))
-                return
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(reply, json.dumps(answer))
                 pipe.pexpire(reply, REPLY_TTL_MS)
                 await pipe.execute()
         except (RedisError, OSError) as error:
-            log.warning("could not answer a %s command: %s", command["op"], type(error).__name__)
+            log.warning(
+                "could not answer a %s command: %s", command.get("op"), type(error).__name__
+            )
+
+    async def _put_back(self, command: Command) -> None:
+        """At the front of the queue, for the replica that holds the lease."""
+        try:
+            await self._redis.lpush(self._keys.commands, json.dumps(command))
+        except (RedisError, OSError) as error:
+            log.warning(
+                "could not put a %s command back: %s", command.get("op"), type(error).__name__
+            )
 
 
 def _parse(raw: bytes | str) -> Command | None:

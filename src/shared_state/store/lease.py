@@ -19,7 +19,6 @@ releases it on `stop()`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,8 +29,12 @@ from redis.exceptions import RedisError
 
 from shared_state.errors import HolderUnavailable
 from shared_state.store.keys import StoreKeys
+from shared_state.store.tasks import stop_task
 
 logger = logging.getLogger(__name__)
+
+STOP_WITHIN_S = 2.0
+"""How long `LeaseKeeper.stop` waits for its cancelled task before giving the lease back."""
 
 # KEYS: lease, fence. ARGV: holder, ttl (ms). -> {1, fence} taken; {0, pttl} held by another.
 _ACQUIRE = """
@@ -170,6 +173,7 @@ class LeaseKeeper:
         self.lease = lease
         self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._changed = asyncio.Condition()
         self._was_held = False
         self.takeovers = 0
@@ -188,11 +192,10 @@ class LeaseKeeper:
     async def stop(self) -> None:
         """Stop renewing and give the lease back (so a successor need not wait for the
         TTL)."""
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task, within_s=STOP_WITHIN_S)
         try:
             await self.lease.release()
         except RedisError as error:
@@ -206,7 +209,7 @@ class LeaseKeeper:
 
     async def _run(self) -> None:
         interval = self.lease.ttl_s / 3
-        while True:
+        while not self._stopping:
             delay = interval
             try:
                 if self.lease.fence is not None:
@@ -219,6 +222,8 @@ class LeaseKeeper:
             except (RedisError, OSError) as error:
                 self.last_error = f"{type(error).__name__}: {error}"
                 logger.warning("lease: Redis unavailable (%s)", type(error).__name__)
+            if self._stopping:
+                return  # a cancellation redis-py lost: `stop` gives the lease back
             await self._set_held(self.lease.held)
             await asyncio.sleep(delay)
 

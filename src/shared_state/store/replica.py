@@ -54,6 +54,7 @@ from shared_state.store.idempotency import RedisIdempotencyStore
 from shared_state.store.keys import StoreKeys
 from shared_state.store.lease import Lease, LeaseKeeper, NotHolder
 from shared_state.store.shared_state import SharedStateStore, StaleFence, Update
+from shared_state.store.tasks import stop_task
 from shared_state.store.upstream_lock import FencedUpstreamLock
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class Replica:
         self._restore = restore
         self._scheduler: AsyncIOScheduler | None = None
         self._serving: asyncio.Task[None] | None = None
+        self._tenure: int | None = None
+        """The fencing token of the tenure whose commands `_serve` carries out."""
         self._following: asyncio.Task[None] | None = None
         self._stopping = False
         self._pulling = asyncio.Lock()
@@ -168,7 +171,7 @@ class Replica:
         await self.keeper.stop()
         await self._step_down()
         if self._following is not None:
-            await _finish(self._following, WAIT_S * 2)
+            await stop_task(self._following, grace_s=WAIT_S * 2, within_s=WAIT_S)
 
     # --- Replication: the holder's states go to Redis before they are served ------------
 
@@ -348,27 +351,36 @@ class Replica:
             await self._step_down()
             return
         log.info("replica %s holds the sync lease (fence %d): it syncs now", self.id, fence)
+        self._tenure = fence
         with contextlib.suppress(StoreUnavailable):
             await self.pull()  # catch up before syncing (and fill an empty Redis)
-        if self._stopping:
+        if self._stopping or self._tenure != fence:
             return
-        self._serving = asyncio.create_task(self._serve(), name="replica-commands")
+        self._serving = asyncio.create_task(self._serve(fence), name="replica-commands")
         if self._schedule and self._synchronizer is not None:
             interval_s = self._settings.sync_interval_s
             self._scheduler = start_sync_schedule(self._synchronizer, interval_s)
 
     async def _step_down(self) -> None:
+        self._tenure = None  # `_serve` ends at its next turn
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             stop_sync_schedule(scheduler)
         serving, self._serving = self._serving, None
         if serving is not None:
-            await _finish(serving, WAIT_S * 2)
+            await stop_task(serving, grace_s=WAIT_S * 2, within_s=WAIT_S)
         await self.commands.aclose()
 
-    async def _serve(self) -> None:
+    async def _serve(self, fence: int) -> None:
+        """Carry commands out for the whole tenure `fence` (`_step_down` ends it). A
+        moment in which this replica's own clock says the lease ran out (a renewal late
+        on a loaded machine) pauses the popping, not the tenure: the keeper's next turn
+        renews the lease or steps down."""
         pause = 0.05
-        while not self._stopping and self.is_holder:
+        while not self._stopping and self._tenure == fence:
+            if not self.is_holder:
+                await asyncio.sleep(0.05)
+                continue
             try:
                 async with self._reaching_redis():
                     await self.commands.serve_once(self._carry_out)
@@ -474,13 +486,3 @@ def _report(report: SyncReport) -> dict[str, Any]:
         },
         "durationMs": report.duration_ms,
     }
-
-
-async def _finish(task: asyncio.Task[None], within_s: float) -> None:
-    """Let `task` see the stop flag and end (cancelling redis-py in the middle of a
-    blocking read was seen to hang), and cancel it only if it does not in time."""
-    done, _ = await asyncio.wait({task}, timeout=within_s)
-    if not done:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -5,6 +5,7 @@ request not blocking the key."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -18,7 +19,7 @@ GENEROUS_S = 10.0
 BODY = fingerprint({"provider": "openai", "model": "gpt-4o"})
 
 
-def replicas(redis: Redis, prefix: str, **options: float) -> list[RedisIdempotencyStore]:
+def replicas(redis: Redis, prefix: str, **options: Any) -> list[RedisIdempotencyStore]:
     keys = StoreKeys(prefix)
     return [RedisIdempotencyStore(redis, keys, **options) for _ in range(2)]
 
@@ -78,3 +79,32 @@ async def test_a_replica_that_died_mid_write_does_not_block_the_key(
 
     retry = await asyncio.wait_for(alive.claim("llm", "key-1", BODY), GENEROUS_S)
     assert retry.replay is None
+
+
+async def test_the_oldest_keys_are_forgotten_past_the_most_kept(redis: Redis, prefix: str) -> None:
+    """A client that sends a new key with every write cannot fill Redis with a day of
+    answers: past `max_keys` the oldest go, on every replica, and the index stays that
+    long."""
+    keys = StoreKeys(prefix)
+    first, second = replicas(redis, prefix, max_keys=3)
+    for number in range(5):
+        claim = await first.claim("llm", f"key-{number}", BODY)
+        await first.finish(claim, StoredAnswer(status=200, body=f"answer {number}".encode()))
+
+    for number in (2, 3, 4):
+        repeat = await second.claim("llm", f"key-{number}", BODY)
+        assert repeat.replay == StoredAnswer(status=200, body=f"answer {number}".encode())
+    for number in (0, 1):
+        assert await redis.exists(keys.idempotency("llm", f"key-{number}")) == 0
+        assert (await second.claim("llm", f"key-{number}", BODY)).replay is None  # runs again
+    assert await redis.zcard(keys.idempotency_index) == 3
+    assert 0 < await redis.pttl(keys.idempotency_index) <= 24 * 3600_000
+
+
+async def test_an_abandoned_key_leaves_the_index(redis: Redis, prefix: str) -> None:
+    keys = StoreKeys(prefix)
+    (store, _) = replicas(redis, prefix)
+    claim = await store.claim("ui", "key-1", BODY)
+    assert await redis.zcard(keys.idempotency_index) == 1
+    await store.abandon(claim)
+    assert await redis.zcard(keys.idempotency_index) == 0

@@ -52,3 +52,9 @@ class StoreKeys:
     def idempotency(self, scope: str, key: str) -> str:
         """One write's idempotency key (`scope` is the route)."""
         return f"{self.prefix}:idempotency:{scope}:{key}"
+
+    @property
+    def idempotency_index(self) -> str:
+        """The idempotency keys by the time they were claimed (a sorted set): the oldest
+        are forgotten first once there are too many."""
+        return f"{self.prefix}:idempotency-keys"

@@ -36,19 +36,29 @@ async def serve_until_taken(server: CommandQueue, handle: Any) -> None:
         await server.serve_once(handler)
 
 
+async def answer_from(
+    redis: Redis, prefix: str, command: Command, handle: Any, *, step_down: bool = False
+) -> dict[str, Any]:
+    """The answer a caller gets for `command` from a server carrying it out with
+    `handle` (and stepping down once it has taken it, with `step_down`)."""
+    caller, server = queue(redis, prefix), queue(redis, prefix)
+    calling = asyncio.create_task(caller.call(command, timeout_s=CALLER_WAITS_S))
+    await asyncio.wait_for(serve_until_taken(server, handle), GENEROUS_S)
+    if step_down:
+        await asyncio.wait_for(server.aclose(), GENEROUS_S)
+    return await asyncio.wait_for(calling, GENEROUS_S)
+
+
 async def test_a_command_is_carried_out_by_the_server_and_answered(
     redis: Redis, prefix: str
 ) -> None:
-    caller, server = queue(redis, prefix), queue(redis, prefix)
     seen: list[Command] = []
 
     async def handle(command: Command) -> dict[str, Any]:
         seen.append(command)
         return {"outcome": "ok", "version": 7}
 
-    calling = asyncio.create_task(caller.call({"op": "sync"}, timeout_s=CALLER_WAITS_S))
-    await asyncio.wait_for(serve_until_taken(server, handle), GENEROUS_S)
-    answer = await asyncio.wait_for(calling, GENEROUS_S)
+    answer = await answer_from(redis, prefix, {"op": "sync"}, handle)
 
     assert answer == {"outcome": "ok", "version": 7}
     assert [command["op"] for command in seen] == ["sync"]
@@ -80,19 +90,14 @@ async def test_a_holder_stepping_down_mid_command_tells_the_caller_at_once(
 ) -> None:
     """The command is cut short (it may have reached an upstream, so it is not run
     again): its caller hears so now, not at the end of its own wait."""
-    caller, server = queue(redis, prefix), queue(redis, prefix)
     never = asyncio.Event()
 
     async def stuck(command: Command) -> dict[str, Any]:
         await never.wait()  # an upstream write that does not return
         raise AssertionError("unreachable")
 
-    calling = asyncio.create_task(
-        caller.call({"op": "write", "section": "llm"}, timeout_s=CALLER_WAITS_S)
-    )
-    await asyncio.wait_for(serve_until_taken(server, stuck), GENEROUS_S)
-    await asyncio.wait_for(server.aclose(), GENEROUS_S)
-    answer = await asyncio.wait_for(calling, GENEROUS_S)
+    command = {"op": "write", "section": "llm"}
+    answer = await answer_from(redis, prefix, command, stuck, step_down=True)
 
     assert answer["outcome"] == "holder_unavailable"
     assert "stepped down" in answer["detail"]
@@ -101,14 +106,10 @@ async def test_a_holder_stepping_down_mid_command_tells_the_caller_at_once(
 async def test_a_command_that_fails_on_the_holder_is_answered_at_once(
     redis: Redis, prefix: str
 ) -> None:
-    caller, server = queue(redis, prefix), queue(redis, prefix)
-
     async def broken(command: Command) -> dict[str, Any]:
         raise RuntimeError("a bug in the holder")
 
-    calling = asyncio.create_task(caller.call({"op": "sync"}, timeout_s=CALLER_WAITS_S))
-    await asyncio.wait_for(serve_until_taken(server, broken), GENEROUS_S)
-    answer = await asyncio.wait_for(calling, GENEROUS_S)
+    answer = await answer_from(redis, prefix, {"op": "sync"}, broken)
 
     assert answer["outcome"] == "holder_unavailable"
     assert "could not carry this out" in answer["detail"]

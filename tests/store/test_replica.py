@@ -136,6 +136,47 @@ async def test_sync_on_the_follower_is_the_holders(
     assert user["name"] == "Grace" or "user" in answer.json()["changed"]
 
 
+async def test_a_holder_whose_renewal_is_late_goes_on_carrying_out_writes(
+    replicas: list[Service],
+    redis_server: RedisServer,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A renewal that comes back late (a loaded machine): for a moment the holder's own
+    clock says its lease ran out, though Redis still has it and the renewal then
+    succeeds. The holder goes on carrying out the other replicas' writes (its command
+    loop once ended at that moment, for good, while the holder kept syncing)."""
+    holder, follower = replicas
+    lease = holder.runtime.replica.lease  # type: ignore[union-attr]
+    renew = lease.renew
+    stalled = asyncio.Event()
+
+    async def late_renewal() -> bool:
+        if not stalled.is_set():
+            stalled.set()
+            lease._valid_until = 0.0  # the holder's clock: the lease ran out
+            client = Redis.from_url(redis_server.url)
+            try:  # while Redis still has it, for longer than the stall
+                await client.pexpire(StoreKeys(prefix).lease, 10_000)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(1.5)  # longer than one wait of the command loop
+        renewed: bool = await renew()
+        return renewed
+
+    monkeypatch.setattr(lease, "renew", late_renewal)
+    await asyncio.wait_for(stalled.wait(), GENEROUS_S)
+    await eventually(lambda: _holding(holder))  # renewed: the same tenure goes on
+
+    answer = await follower.post("/llm-settings", json={"temperature": 0.35})
+    assert answer.status_code == 200, answer.text
+    assert holder.runtime.store_status()["takeovers"] == 1  # no new tenure was needed
+
+
+async def _holding(service: Service) -> bool:
+    return bool(service.runtime.store_status()["holding"])
+
+
 async def _version_is(service: Service, version: int) -> bool:
     return bool((await service.get("")).json()["version"] == version)
 

@@ -575,7 +575,7 @@ async def report_redis(url: str, prefix: str, empty_bytes: int, state_bytes: int
     print(f"\nWhat Redis holds now (prefix `{prefix}`; the state's JSON is {state_bytes:,} bytes):")
     for kind, size in sorted(sizes.items(), key=lambda item: -item[1]):
         detail = {"log": f" ({entries} entries)", "idempotency": f" ({idempotency} keys)"}
-        print(f"  {prefix}:{kind:<12} {size:>10,} bytes{detail.get(kind, '')}")
+        print(f"  {prefix}:{kind:<16} {size:>10,} bytes{detail.get(kind, '')}")
     print(
         f"  used_memory {used / 2**20:.1f} MiB, {(used - empty_bytes) / 2**20:.1f} MiB above the "
         f"empty server's {empty_bytes / 2**20:.1f} MiB"

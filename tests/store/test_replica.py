@@ -325,6 +325,8 @@ async def _everything_under(url: str, prefix: str) -> bytes:
                     parts += [field, value]
             elif kind == "list":
                 parts += await client.lrange(key, 0, -1)
+            elif kind == "zset":
+                parts += await client.zrange(key, 0, -1)
             elif kind == "stream":
                 for _, fields in await client.xrange(key) or []:
                     for field, value in (fields or {}).items():

@@ -3,8 +3,8 @@
 A task cancelled in the middle of a Redis call may not end: redis-py has lost
 cancellations of blocking commands before (redis/redis-py#2028, #2579), and a loop that
 catches the `TimeoutError` a lost cancellation turns into goes round again. A shutdown
-that awaits such a task waits forever (the test suite once did, for 90 minutes). So every
-loop here also checks a stop flag, and `stop_task` never waits longer than it is told.
+that awaits such a task waits forever (`tests/store/test_lease.py` has one that did). So
+every loop here also checks a stop flag, and `stop_task` never waits longer than told.
 """
 
 from __future__ import annotations
